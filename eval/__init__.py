@@ -1,0 +1,1 @@
+"""Evaluation, baselines, reports and videos."""

@@ -1,0 +1,1 @@
+"""JEPA world models, regularisers, planners and the planning agent."""

@@ -1,0 +1,1 @@
+"""Datasets and training entry points."""

@@ -1,0 +1,288 @@
+"""Two Rooms mechanics: geometry, dynamics and rendering, vectorised over batches.
+
+This module is the single source of truth for how the world works. The Gymnasium environment,
+the offline data collector and every evaluation call these functions; nothing else re-implements
+them. Everything is plain numpy (no torch), float64 positions, uint8 pixels.
+
+Coordinates are pixels ``(x, y) = (column, row)``; an image is indexed ``img[y, x]``.
+
+Geometry (reference SPEC 1.1-1.3):
+- image 65 x 65; border lines at pixel 4 and 60 (the dot lives strictly between them);
+- centre wall 3 px wide: columns ``wall_x - 1 .. wall_x + 1`` with ``wall_x`` in 20..44;
+- a door of half-height 4: rows ``door_y - 4 .. door_y + 4`` are open, ``door_y`` in 10..54.
+
+Dynamics: ``p' = p + a`` with ``|a|`` clipped to ``MAX_STEP_NORM``. A move that would enter a wall
+or leave the arena stops at the first contact point, ``CONTACT_MARGIN`` px short of the surface
+(measured along the surface normal), deterministically. A move through the door passes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+IMG_SIZE = 65
+N_CHANNELS = 2  # channel 0: the dot, channel 1: the walls
+DOT_STD = 1.3
+BORDER_LO = 4.0  # border line pixel index; the dot stays in (BORDER_LO, BORDER_HI)
+BORDER_HI = 60.0
+WALL_HALF_WIDTH = 1  # wall occupies columns wall_x - 1 .. wall_x + 1
+DOOR_HALF_HEIGHT = 4  # door open rows door_y - 4 .. door_y + 4
+WALL_X_MIN, WALL_X_MAX = 20, 44  # inclusive
+DOOR_Y_MIN, DOOR_Y_MAX = 10, 54  # inclusive
+FIXED_WALL_X, FIXED_DOOR_Y = 32, 18
+MAX_STEP_NORM = 2.45  # pixels per step
+CONTACT_MARGIN = 0.25  # clearance kept from any surface after a blocked move
+START_GOAL_MARGIN = 2.0 * DOT_STD  # 2.6 px from every wall (SPEC 1.6)
+SUCCESS_RADIUS = 4.5  # success@end threshold (PROTOCOL.md)
+STRICT_SUCCESS_RADIUS = float(np.sqrt(2.0))
+
+_BIG = 1.0e6
+_DOT_PATCH = 4  # exp(-d^2 / (2 * 1.3^2)) * 255 < 1 beyond 4.33 px: a 9 x 9 patch is exact
+
+
+# ----------------------------------------------------------------------------------- layouts
+def all_layouts() -> np.ndarray:
+    """Every random-wall layout as an int array [1125, 2] of (wall_x, door_y)."""
+    wx, dy = np.meshgrid(
+        np.arange(WALL_X_MIN, WALL_X_MAX + 1), np.arange(DOOR_Y_MIN, DOOR_Y_MAX + 1), indexing="ij"
+    )
+    return np.stack([wx.ravel(), dy.ravel()], axis=1)
+
+
+def sample_layouts(rng: np.random.Generator, n: int, fixed_wall: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` layouts uniformly from the random-wall set (or the fixed one): (wall_x, door_y)."""
+    if fixed_wall:
+        return np.full(n, FIXED_WALL_X, dtype=np.int64), np.full(n, FIXED_DOOR_Y, dtype=np.int64)
+    wall_x = rng.integers(WALL_X_MIN, WALL_X_MAX + 1, size=n)
+    door_y = rng.integers(DOOR_Y_MIN, DOOR_Y_MAX + 1, size=n)
+    return wall_x.astype(np.int64), door_y.astype(np.int64)
+
+
+def validate_layout(wall_x, door_y) -> None:
+    """Raise ``ValueError`` if any (wall_x, door_y) lies outside the layout set."""
+    wall_x, door_y = np.asarray(wall_x), np.asarray(door_y)
+    if np.any((wall_x < WALL_X_MIN) | (wall_x > WALL_X_MAX)) or np.any(wall_x != np.round(wall_x)):
+        raise ValueError(f"wall_x must be an integer in [{WALL_X_MIN}, {WALL_X_MAX}], got {wall_x}")
+    if np.any((door_y < DOOR_Y_MIN) | (door_y > DOOR_Y_MAX)) or np.any(door_y != np.round(door_y)):
+        raise ValueError(f"door_y must be an integer in [{DOOR_Y_MIN}, {DOOR_Y_MAX}], got {door_y}")
+
+
+# ---------------------------------------------------------------------------------- geometry
+def room_of(positions: np.ndarray, wall_x) -> np.ndarray:
+    """0 for the left room (x < wall_x), 1 for the right room; shape positions.shape[:-1]."""
+    return (np.asarray(positions)[..., 0] >= np.asarray(wall_x)).astype(np.int64)
+
+
+def in_wall(positions: np.ndarray, wall_x, door_y, margin: float = 0.0) -> np.ndarray:
+    """True where a position is inside the centre wall (door excluded), inflated by ``margin``."""
+    p = np.asarray(positions, dtype=np.float64)
+    wall_x, door_y = np.asarray(wall_x), np.asarray(door_y)
+    in_band = np.abs(p[..., 0] - wall_x) < WALL_HALF_WIDTH + margin
+    in_door = np.abs(p[..., 1] - door_y) <= DOOR_HALF_HEIGHT - margin
+    return in_band & ~in_door
+
+
+def in_arena(positions: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """True where a position is strictly inside the border lines (shrunk by ``margin``)."""
+    p = np.asarray(positions, dtype=np.float64)
+    lo, hi = BORDER_LO + margin, BORDER_HI - margin
+    return np.all((p > lo) & (p < hi), axis=-1)
+
+
+def is_free(positions: np.ndarray, wall_x, door_y, margin: float = 0.0) -> np.ndarray:
+    """True where a position is a legal place for the dot: inside the arena and not in the wall."""
+    return in_arena(positions, margin) & ~in_wall(positions, wall_x, door_y, margin)
+
+
+def _obstacle_boxes(wall_x: np.ndarray, door_y: np.ndarray, margin: float) -> np.ndarray:
+    """Open axis-aligned boxes the dot centre may not enter, inflated by ``margin``: [N, 6, 4].
+
+    Each box is (x_lo, x_hi, y_lo, y_hi): four half-planes outside the border lines and the two
+    pieces of the centre wall above and below the door.
+    """
+    n = wall_x.shape[0]
+    boxes = np.empty((n, 6, 4), dtype=np.float64)
+    lo, hi = BORDER_LO + margin, BORDER_HI - margin
+    boxes[:, 0] = (-_BIG, lo, -_BIG, _BIG)
+    boxes[:, 1] = (hi, _BIG, -_BIG, _BIG)
+    boxes[:, 2] = (-_BIG, _BIG, -_BIG, lo)
+    boxes[:, 3] = (-_BIG, _BIG, hi, _BIG)
+    wall_lo = wall_x - WALL_HALF_WIDTH - margin
+    wall_hi = wall_x + WALL_HALF_WIDTH + margin
+    boxes[:, 4, 0], boxes[:, 4, 1] = wall_lo, wall_hi
+    boxes[:, 4, 2], boxes[:, 4, 3] = -_BIG, door_y - DOOR_HALF_HEIGHT + margin
+    boxes[:, 5, 0], boxes[:, 5, 1] = wall_lo, wall_hi
+    boxes[:, 5, 2], boxes[:, 5, 3] = door_y + DOOR_HALF_HEIGHT - margin, _BIG
+    return boxes
+
+
+def clip_action_norm(actions: np.ndarray, max_norm: float = MAX_STEP_NORM) -> np.ndarray:
+    """Scale each 2-D action down so that its Euclidean norm is at most ``max_norm``."""
+    a = np.asarray(actions, dtype=np.float64)
+    norm = np.linalg.norm(a, axis=-1, keepdims=True)
+    scale = np.minimum(1.0, max_norm / np.maximum(norm, 1e-12))
+    return a * scale
+
+
+def step_positions(
+    positions: np.ndarray,
+    actions: np.ndarray,
+    wall_x,
+    door_y,
+    margin: float = CONTACT_MARGIN,
+    max_norm: float | None = MAX_STEP_NORM,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move a batch of dots one step. Pure and deterministic.
+
+    Args:
+        positions: [N, 2] current positions (must be free: inside the arena, outside the wall).
+        actions: [N, 2] displacements in pixels; norms are clipped to ``max_norm`` (None: no clip).
+        wall_x, door_y: [N] (or scalars) layout of each sample.
+        margin: clearance kept from a surface when a move is blocked.
+
+    Returns:
+        (new_positions [N, 2] float64, blocked [N] bool): ``blocked`` is True where the move was
+        stopped at a contact point.
+    """
+    p = np.atleast_2d(np.asarray(positions, dtype=np.float64))
+    a = np.atleast_2d(np.asarray(actions, dtype=np.float64))
+    if p.shape[-1] != 2 or a.shape != p.shape:
+        raise ValueError(f"positions and actions must both be [N, 2], got {p.shape} and {a.shape}")
+    n = p.shape[0]
+    if max_norm is not None:
+        a = clip_action_norm(a, max_norm)
+    wall_x = np.broadcast_to(np.asarray(wall_x, dtype=np.float64), (n,))
+    door_y = np.broadcast_to(np.asarray(door_y, dtype=np.float64), (n,))
+    boxes = _obstacle_boxes(wall_x, door_y, margin)  # [N, 6, 4]
+
+    # Slab test per axis: the interval of t in which the segment p + t a is strictly inside a box.
+    t_in = np.empty((n, 6, 2))
+    t_out = np.empty((n, 6, 2))
+    for axis in range(2):
+        lo, hi = boxes[:, :, 2 * axis], boxes[:, :, 2 * axis + 1]
+        pa = p[:, axis, None]
+        da = a[:, axis, None]
+        moving = da != 0.0
+        safe_d = np.where(moving, da, 1.0)
+        t0, t1 = (lo - pa) / safe_d, (hi - pa) / safe_d
+        inside = (pa > lo) & (pa < hi)
+        t_in[:, :, axis] = np.where(moving, np.minimum(t0, t1), np.where(inside, -np.inf, np.inf))
+        t_out[:, :, axis] = np.where(moving, np.maximum(t0, t1), np.where(inside, np.inf, -np.inf))
+    t_enter = t_in.max(axis=2)
+    t_exit = t_out.min(axis=2)
+    hits = (t_enter < t_exit) & (t_enter < 1.0) & (t_exit > 0.0)
+    t_hit = np.where(hits, np.maximum(t_enter, 0.0), np.inf)
+    first = t_hit.argmin(axis=1)
+    rows = np.arange(n)
+    blocked = np.isfinite(t_hit[rows, first])
+    t = np.where(blocked, t_hit[rows, first], 1.0)
+    new_p = p + t[:, None] * a
+
+    # Snap the contact coordinate exactly onto the (inflated) face so that rounding never puts the
+    # dot inside it; the face is the one whose slab entry time defined the contact.
+    box = boxes[rows, first]  # [N, 4]
+    for axis in range(2):
+        face_axis = blocked & (t_in[rows, first, axis] == t_enter[rows, first])
+        face = np.where(a[:, axis] > 0, box[:, 2 * axis], box[:, 2 * axis + 1])
+        new_p[:, axis] = np.where(face_axis & (a[:, axis] != 0), face, new_p[:, axis])
+    return new_p, blocked
+
+
+def rollout_positions(
+    start: np.ndarray, actions: np.ndarray, wall_x, door_y, margin: float = CONTACT_MARGIN
+) -> np.ndarray:
+    """Simulate [N, T, 2] actions from [N, 2] starts: positions [N, T + 1, 2]."""
+    actions = np.asarray(actions, dtype=np.float64)
+    n, t_len = actions.shape[:2]
+    out = np.empty((n, t_len + 1, 2))
+    out[:, 0] = start
+    for t in range(t_len):  # sequential in time by nature; vectorised over the batch
+        out[:, t + 1], _ = step_positions(out[:, t], actions[:, t], wall_x, door_y, margin)
+    return out
+
+
+# ------------------------------------------------------------------------------ start / goal
+def sample_start_goal(
+    rng: np.random.Generator, wall_x, door_y, margin: float = START_GOAL_MARGIN
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and goal in opposite rooms, uniform in each room with ``margin`` from every wall.
+
+    SPEC 1.6 (level "normal"): one point in the left room, one in the right, and a fair coin
+    decides which is the start. Returns float64 arrays [N, 2] (N = len(wall_x)).
+    """
+    wall_x = np.atleast_1d(np.asarray(wall_x, dtype=np.float64))
+    n = wall_x.shape[0]
+    lo, hi = BORDER_LO + margin, BORDER_HI - margin
+    left_x = rng.uniform(lo, wall_x - WALL_HALF_WIDTH - margin)
+    right_x = rng.uniform(wall_x + WALL_HALF_WIDTH + margin, hi)
+    left_y = rng.uniform(lo, hi, size=n)
+    right_y = rng.uniform(lo, hi, size=n)
+    left = np.stack([left_x, left_y], axis=1)
+    right = np.stack([right_x, right_y], axis=1)
+    start_right = rng.random(n) < 0.5
+    start = np.where(start_right[:, None], right, left)
+    goal = np.where(start_right[:, None], left, right)
+    return start, goal
+
+
+# --------------------------------------------------------------------------------- rendering
+@lru_cache(maxsize=2048)
+def _walls_cached(wall_x: int, door_y: int) -> np.ndarray:
+    img = np.zeros((IMG_SIZE, IMG_SIZE), dtype=np.uint8)
+    b_lo, b_hi = int(BORDER_LO), int(BORDER_HI)
+    img[b_lo, :] = img[b_hi, :] = 255
+    img[:, b_lo] = img[:, b_hi] = 255
+    rows = np.arange(IMG_SIZE)
+    closed = np.abs(rows - door_y) > DOOR_HALF_HEIGHT
+    img[closed, wall_x - WALL_HALF_WIDTH : wall_x + WALL_HALF_WIDTH + 1] = 255
+    img.setflags(write=False)
+    return img
+
+
+def render_walls(wall_x: int, door_y: int) -> np.ndarray:
+    """The wall channel of a layout, uint8 [65, 65] (read-only, cached)."""
+    return _walls_cached(int(wall_x), int(door_y))
+
+
+def dot_patches(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-zero part of the dot channel for each position.
+
+    Returns (patch uint8 [N, 9, 9], row0 [N], col0 [N]): the patch goes at rows row0..row0+8 and
+    columns col0..col0+8. Pixel value = trunc(255 * exp(-|pixel - p|^2 / (2 * 1.3^2))) evaluated at
+    integer pixel centres (SPEC 1.2); beyond the patch every value truncates to 0.
+    """
+    p = np.atleast_2d(np.asarray(positions, dtype=np.float64))
+    centre = np.clip(np.rint(p).astype(np.int64), _DOT_PATCH, IMG_SIZE - 1 - _DOT_PATCH)
+    offsets = np.arange(-_DOT_PATCH, _DOT_PATCH + 1)
+    coords = centre[:, :, None] + offsets  # [N, 2, 9] absolute pixel indices per axis
+    g = np.exp(-((coords - p[:, :, None]) ** 2) / (2.0 * DOT_STD**2))  # separable Gaussian
+    patch = (255.0 * g[:, 1, :, None] * g[:, 0, None, :]).astype(np.uint8)  # [N, y, x]
+    return patch, centre[:, 1] - _DOT_PATCH, centre[:, 0] - _DOT_PATCH
+
+
+def render_dots(positions: np.ndarray) -> np.ndarray:
+    """The dot channel for a batch of positions: uint8 [N, 65, 65]."""
+    patch, row0, col0 = dot_patches(positions)
+    n = patch.shape[0]
+    out = np.zeros((n, IMG_SIZE, IMG_SIZE), dtype=np.uint8)
+    k = 2 * _DOT_PATCH + 1
+    r = row0[:, None, None] + np.arange(k)[None, :, None]
+    c = col0[:, None, None] + np.arange(k)[None, None, :]
+    out[np.arange(n)[:, None, None], r, c] = patch
+    return out
+
+
+def render_frames(positions: np.ndarray, wall_x, door_y) -> np.ndarray:
+    """Observations for a batch: uint8 [N, 2, 65, 65] (channel 0 dot, channel 1 walls)."""
+    positions = np.atleast_2d(np.asarray(positions, dtype=np.float64))
+    n = positions.shape[0]
+    wall_x = np.broadcast_to(np.asarray(wall_x), (n,))
+    door_y = np.broadcast_to(np.asarray(door_y), (n,))
+    frames = np.empty((n, N_CHANNELS, IMG_SIZE, IMG_SIZE), dtype=np.uint8)
+    frames[:, 0] = render_dots(positions)
+    layouts, inverse = np.unique(np.stack([wall_x, door_y], axis=1), axis=0, return_inverse=True)
+    walls = np.stack([render_walls(w, d) for w, d in layouts])
+    frames[:, 1] = walls[inverse.ravel()]
+    return frames
