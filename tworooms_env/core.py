@@ -286,3 +286,21 @@ def render_frames(positions: np.ndarray, wall_x, door_y) -> np.ndarray:
     walls = np.stack([render_walls(w, d) for w, d in layouts])
     frames[:, 1] = walls[inverse.ravel()]
     return frames
+
+
+def sample_tasks(
+    rng: np.random.Generator, n: int, fixed_wall: bool = False
+) -> dict[str, np.ndarray]:
+    """Draw ``n`` evaluation tasks: layout first, then start and goal (PROTOCOL.md).
+
+    Returns {"wall_x": [n] int, "door_y": [n] int, "start": [n, 2], "goal": [n, 2]}. The env's
+    ``reset(seed=s)`` and the batched evaluators both call this, so a task is the same everywhere.
+    """
+    wall_x, door_y = sample_layouts(rng, n, fixed_wall)
+    start, goal = sample_start_goal(rng, wall_x, door_y)
+    return {"wall_x": wall_x, "door_y": door_y, "start": start, "goal": goal}
+
+
+def task_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of evaluation task ``index`` under evaluation ``seed`` (PROTOCOL.md)."""
+    return np.random.default_rng([int(seed), int(index)])
