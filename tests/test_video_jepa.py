@@ -1,0 +1,196 @@
+"""Moving MNIST generator, video JEPA model and losses, AP metric, training entry point."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
+from training import video_jepa as vj
+from training.moving_mnist import (
+    CANVAS, DIGIT, DEFAULT_MNIST_DIR, INK_THRESHOLD, detection_maps, detection_maps_from_pixels,
+    generate_moving_mnist, load_mnist_images,
+)  # fmt: skip
+
+HAVE_MNIST = any(DEFAULT_MNIST_DIR.glob("t10k-images-idx3-ubyte*"))
+needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=f"MNIST idx files not found in {DEFAULT_MNIST_DIR}")
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    return load_mnist_images(DEFAULT_MNIST_DIR)[:500]
+
+
+@pytest.fixture(scope="module")
+def clips(digits):
+    return generate_moving_mnist(digits, 12, np.random.default_rng(3))
+
+
+# ---------------------------------------------------------------- generator
+@needs_mnist
+def test_same_seed_same_sequences_and_other_seed_differs(digits, clips):
+    again = generate_moving_mnist(digits, 12, np.random.default_rng(3))
+    other = generate_moving_mnist(digits, 12, np.random.default_rng(4))
+    assert np.array_equal(clips.frames, again.frames) and np.array_equal(clips.boxes, again.boxes)
+    assert not np.array_equal(clips.frames, other.frames)
+
+
+@needs_mnist
+def test_digits_stay_inside_and_move_at_constant_speed(clips):
+    assert clips.frames.shape == (12, 20, CANVAS, CANVAS) and clips.frames.dtype == np.uint8
+    assert clips.corners.min() >= 0 and clips.corners.max() <= CANVAS - DIGIT
+    assert clips.boxes[..., :2].min() >= 0 and clips.boxes[..., 2:].max() <= CANVAS - 1
+    step = np.abs(np.diff(clips.corners, axis=1)).max()
+    assert step <= math.ceil(3.6) + 1  # never a jump: bouncing mirrors, it does not teleport
+
+
+@needs_mnist
+def test_recorded_positions_match_the_pixels(digits, clips):
+    ink = digits >= INK_THRESHOLD
+    for n in range(len(clips.frames)):
+        for t in range(0, 20, 7):
+            for d in range(2):
+                x, y = clips.corners[n, t, d]
+                patch = digits[clips.digit_ids[n, d]]
+                # max-compositing: the frame holds at least the digit where the digit was drawn
+                assert (clips.frames[n, t, y : y + DIGIT, x : x + DIGIT] >= patch).all()
+                x0, y0, x1, y1 = clips.boxes[n, t, d]
+                inked = np.argwhere(ink[clips.digit_ids[n, d]]) + [y, x]
+                assert (inked.min(0) == [y0, x0]).all() and (inked.max(0) == [y1, x1]).all()
+    # an empty frame plus the digit alone reproduces the recorded box from pixels
+    alone = generate_moving_mnist(digits, 4, np.random.default_rng(0), num_digits=1)
+    rows = np.argwhere((alone.frames[:, 0] >= INK_THRESHOLD).any(axis=2))
+    assert rows[rows[:, 0] == 0, 1].min() == alone.boxes[0, 0, 0, 1]
+
+
+def test_detection_maps_hand_example():
+    boxes = np.array([[[4, 40, 16, 60], [40, 0, 50, 9]]])  # centres (10, 50) and (45, 4.5)
+    maps = detection_maps(boxes)
+    assert maps.shape == (1, 8, 8) and maps.sum() == 2
+    assert maps[0, 6, 1] and maps[0, 0, 5]
+
+
+@needs_mnist
+def test_pixel_based_targets_mostly_agree_with_recorded_ones(clips):
+    exact = detection_maps(clips.boxes)
+    from_pixels = detection_maps_from_pixels(clips.frames[:4, :5])
+    assert from_pixels.shape == exact[:4, :5].shape
+    assert (from_pixels == exact[:4, :5]).mean() > 0.97
+
+
+def test_bad_digits_are_rejected():
+    with pytest.raises(ValueError, match="uint8"):
+        generate_moving_mnist(np.zeros((3, 28, 28), dtype=np.float32), 2, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- AP
+def test_average_precision_hand_example():
+    # ranked: 0.8 (pos), 0.4 (neg), 0.35 (pos), 0.1 (neg): P = 1 at R = 1/2, P = 2/3 at R = 1
+    ap = average_precision(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]))
+    assert ap == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    # tied scores form one threshold: all at 0.5 -> precision 1/2 at recall 1
+    assert average_precision(torch.full((4,), 0.5), torch.tensor([1, 0, 1, 0])) == pytest.approx(0.5)
+    assert average_precision(torch.tensor([0.9, 0.1]), torch.tensor([1, 0])) == 1.0
+    assert math.isnan(average_precision(torch.rand(5), torch.zeros(5)))
+
+
+# ---------------------------------------------------------------- model
+def small_model(**kw) -> VideoJEPA:
+    cfg = dict(enc_hidden=8, dim=16, downsample=8, pred_hidden=8, pred_levels=1, projector="16-32-32", steps=3)
+    torch.manual_seed(0)
+    return VideoJEPA(VideoModelConfig(**(cfg | kw)))
+
+
+def test_reference_sizes_match_spec():
+    model = VideoJEPA(VideoModelConfig())
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(model.encoder) == 89_280  # SPEC 5.2: ~89.3k
+    assert round(count(model.predictor) / 1e6, 2) == 2.03  # SPEC 5.2: ~2.03M
+
+
+@pytest.mark.parametrize("downsample", [1, 4, 8])
+def test_shapes(downsample):
+    model = small_model(downsample=downsample, pred_levels=1 if downsample == 8 else 2)
+    x = torch.rand(2, 6, 1, 64, 64)
+    s = model.encode(x)
+    side = 64 // downsample
+    assert s.shape == (2, 6, 16, side, side)
+    assert model.predict(s).shape == (2, 4, 16, side, side)
+    rollouts = model.unroll(s, 3)
+    assert len(rollouts) == 3 and all(u.shape == s.shape for u in rollouts)
+    assert model.detect(s).shape == (2, 6, 8, 8)
+    assert model.decode(s).shape == x.shape
+
+
+def test_rollout_structure():
+    """Frame v of u^(k) is always the 1-step prediction; context frames are the real encodings."""
+    model = small_model(context=2).eval()
+    s = model.encode(torch.rand(2, 6, 1, 64, 64))
+    u1, u2, u3 = model.unroll(s, 3)
+    assert torch.equal(u3[:, :2], s[:, :2])
+    torch.testing.assert_close(u1[:, 2], u3[:, 2])
+    torch.testing.assert_close(u2[:, 3], u3[:, 3])  # 2-step for frame 3 from iteration 2 on
+    assert not torch.allclose(u1[:, 3], u2[:, 3])
+
+
+def test_losses_and_detached_probes():
+    model = small_model()
+    x, y = torch.rand(3, 6, 1, 64, 64), (torch.rand(3, 6, 8, 8) < 0.05).float()
+    losses = model.losses(x, y)
+    assert set(losses) == {"loss", "pred", "std", "cov", "det", "recon"}
+    assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
+    (losses["det"] + losses["recon"]).backward()  # the probes must not train the encoder
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert model.detector[1].weight.grad is not None
+    with pytest.raises(ValueError, match="projector"):
+        VideoJEPA(VideoModelConfig(dim=8))
+    with pytest.raises(ValueError, match="x must be"):
+        model.encode(torch.rand(2, 6, 64, 64))
+
+
+# ---------------------------------------------------------------- entry point
+def tiny_args(tmp_path, **kw) -> dict[str, str]:
+    args = dict(out_dir=str(tmp_path), iterations="6", batch_size="4", val_sequences="4", eval_batch="8",
+                device="cpu", threads="1", mnist_dir=str(DEFAULT_MNIST_DIR), log_every="2")  # fmt: skip
+    return args | {k: str(v) for k, v in kw.items()}
+
+
+def test_unknown_config_key_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown config key"):
+        vj.make_config("tiny", {"no_such_key": "1"})
+    with pytest.raises(ValueError, match="unknown config key"):
+        vj.main(["--preset", "tiny", "--learning-rate", "1"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        vj.make_config("huge")
+    assert vj.make_config("tiny", {"lr": "3e-3", "steps": "2"}).lr == 3e-3
+
+
+@needs_mnist
+def test_tiny_run_lowers_the_loss(tmp_path):
+    cfg = vj.make_config("tiny", tiny_args(tmp_path, iterations=24, batch_size=8, log_every=4))
+    results = vj.train(cfg, progress=False)
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert float(rows[-1]["loss"]) < 0.8 * float(rows[0]["loss"])
+    assert len(results["AP"]) == 8 and all(0 <= a <= 1 for a in results["AP"])  # horizons 1..8
+    assert (tmp_path / "figure4.png").exists() and (tmp_path / "figure4.gif").exists()
+    model, state = vj.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["format_version"] == vj.FORMAT_VERSION and state["config"]["iterations"] == 24
+
+
+@needs_mnist
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    straight = vj.make_config("tiny", tiny_args(tmp_path / "a", iterations=6))
+    vj.train(straight, progress=False)
+    vj.train(vj.make_config("tiny", tiny_args(tmp_path / "b", iterations=3)), progress=False)
+    vj.main(["--preset", "tiny", "--resume", "--no-progress", *[f"{k}={v}" for k, v in tiny_args(tmp_path / "b", iterations=6).items()]])
+    a, _ = vj.load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    b, state = vj.load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert state["iteration"] == 6
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(pa, pb, msg=name)
+    rows = list(csv.DictReader((tmp_path / "b" / "log.csv").open()))
+    assert [int(r["iteration"]) for r in rows] == [2, 3, 4, 6]  # the first run's last row, then appended

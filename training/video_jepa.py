@@ -1,0 +1,365 @@
+"""Train the video JEPA on Moving MNIST and score it by detection Average Precision per horizon.
+
+    python -m training.video_jepa --preset cpu                     # <= 45 min on 2 cores
+    python -m training.video_jepa --preset tiny iterations=50 lr=2e-3 --device cpu
+    python -m training.video_jepa --preset cpu --resume            # continue out_dir/checkpoint.pt
+    python -m training.video_jepa --preset cpu --ablate-steps 1,4  # the K ablation (paper Fig. 3b)
+
+Overrides are ``key=value`` (or ``--key value``) for any field of VideoJEPAConfig; unknown keys are
+errors. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
+from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
+
+FORMAT_VERSION = 1
+SEQ_FRAMES = 20  # each generated sequence is cut into SEQ_FRAMES // clip_frames consecutive clips
+
+
+@dataclass
+class VideoJEPAConfig:
+    """Every setting of a run (the model's fields mirror VideoModelConfig; defaults = the cpu preset)."""
+
+    # model (see jepa_agent.video_models.VideoModelConfig)
+    enc_hidden: int = 16
+    dim: int = 32
+    downsample: int = 8
+    pred_hidden: int = 32
+    pred_levels: int = 2
+    context: int = 2
+    steps: int = 4
+    projector: str = "32-64-64"
+    std_coeff: float = 10.0
+    cov_coeff: float = 100.0
+    # data
+    mnist_dir: str = str(DEFAULT_MNIST_DIR)
+    clip_frames: int = 10
+    val_sequences: int = 1000  # x 2 clips, as the reference's 1000 held-out sequences
+    val_digit_fraction: float = 0.1  # digits reserved for validation sequences (never seen in training)
+    # optimisation
+    iterations: int = 3000
+    batch_size: int = 32  # clips per step
+    lr: float = 1e-3
+    decoder_lr: float = 1e-3  # the pixel decoder is a probe for figures; the reference's 1e-4 is too slow for CPU budgets
+    seed: int = 2025
+    max_minutes: float = 0.0  # stop training after this wall-clock time (0 = no limit)
+    # logging and evaluation
+    log_every: int = 25
+    eval_every: int = 500  # quick evaluation on eval_sequences_quick (0 = only at the end)
+    eval_sequences_quick: int = 128
+    eval_batch: int = 64
+    out_dir: str = "outputs/video_jepa"
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads (0 = torch's default); 1 is much faster on an oversubscribed CPU
+
+    def model_config(self) -> VideoModelConfig:
+        names = {f.name for f in fields(VideoModelConfig)}
+        return VideoModelConfig(**{k: v for k, v in asdict(self).items() if k in names})
+
+
+PRESETS: dict[str, dict] = {
+    "tiny": dict(enc_hidden=8, dim=16, pred_hidden=16, pred_levels=1, projector="16-32-32", iterations=40,
+                 batch_size=8, val_sequences=16, eval_every=0, eval_sequences_quick=8, log_every=5),
+    "cpu": dict(max_minutes=42.0),
+    "reference": dict(enc_hidden=32, dim=16, downsample=1, pred_hidden=32, pred_levels=3, projector="16-64-64",
+                      iterations=14100, batch_size=64, decoder_lr=1e-4, eval_every=282, eval_sequences_quick=1000),
+}  # fmt: skip
+
+
+def make_config(preset: str = "cpu", overrides: dict[str, str] | None = None) -> VideoJEPAConfig:
+    """Preset values, then ``overrides`` (strings parsed to each field's type); unknown keys raise."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    cfg = dataclasses.replace(VideoJEPAConfig(), **PRESETS[preset])
+    return apply_overrides(cfg, overrides or {})
+
+
+def apply_overrides(cfg: VideoJEPAConfig, overrides: dict[str, str]) -> VideoJEPAConfig:
+    types = {f.name: type(getattr(cfg, f.name)) for f in fields(cfg)}
+    unknown = sorted(set(overrides) - set(types))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(types)}")
+    parsed = {k: types[k](v) if types[k] is not bool else str(v).lower() in ("1", "true", "yes") for k, v in overrides.items()}
+    return dataclasses.replace(cfg, **parsed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------- data
+def digit_split(cfg: VideoJEPAConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation digit pools: a seeded split, so validation videos show unseen digits."""
+    digits = load_mnist_images(cfg.mnist_dir)
+    perm = np.random.default_rng(cfg.seed).permutation(len(digits))
+    n_val = max(1, int(round(cfg.val_digit_fraction * len(digits))))
+    return digits[perm[n_val:]], digits[perm[:n_val]]
+
+
+def make_clips(digits: np.ndarray, num_clips: int, rng: np.random.Generator, clip_frames: int):
+    """Frames float [N, T, 1, 64, 64] in [0, 1] and detection maps float [N, T, 8, 8] (CPU tensors)."""
+    per_seq = SEQ_FRAMES // clip_frames
+    if per_seq < 1:
+        raise ValueError(f"clip_frames must be <= {SEQ_FRAMES}, got {clip_frames}")
+    seqs = generate_moving_mnist(digits, math.ceil(num_clips / per_seq), rng)
+    frames = seqs.frames[:, : per_seq * clip_frames].reshape(-1, clip_frames, 64, 64)[:num_clips]
+    maps = detection_maps(seqs.boxes)[:, : per_seq * clip_frames].reshape(-1, clip_frames, 8, 8)[:num_clips]
+    return torch.from_numpy(frames).unsqueeze(2).float().div_(255), torch.from_numpy(maps).float()
+
+
+def train_batch(digits: np.ndarray, cfg: VideoJEPAConfig, iteration: int):
+    """The batch of one iteration depends only on (seed, iteration): resuming replays the same data."""
+    return make_clips(digits, cfg.batch_size, np.random.default_rng([cfg.seed, iteration]), cfg.clip_frames)
+
+
+def val_clips(digits: np.ndarray, cfg: VideoJEPAConfig, num_sequences: int):
+    rng = np.random.default_rng([cfg.seed, 2**31])  # a stream no training iteration uses
+    return make_clips(digits, num_sequences * (SEQ_FRAMES // cfg.clip_frames), rng, cfg.clip_frames)
+
+
+# ---------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: int, device: torch.device) -> dict:
+    """AP of the detection head on predicted representations, for every horizon h = 1 .. T - v.
+
+    Horizon h scores the h-step rollouts u^(h)[:, v + h - 1:], pooled over the whole set (SPEC 8.23:
+    the reference averages per-batch APs and skips the longest horizon). mAP = mean over all horizons;
+    mAP_ref = mean over h = 1 .. T - v - 1, the reference's definition (its README's 0.607)."""
+    model.eval()
+    v, t = model.cfg.context, frames.shape[1]
+    horizons = t - v
+    scores: list[list[torch.Tensor]] = [[] for _ in range(horizons + 1)]  # index 0 = real encodings
+    recon = det = 0.0
+    for i in range(0, len(frames), batch):
+        x, y = frames[i : i + batch].to(device), maps[i : i + batch].to(device)
+        with autocast(device):
+            s = model.encode(x)
+            rollouts = model.unroll(s, horizons)
+            scores[0].append(model.detect(s).float().cpu())
+            for h, u in enumerate(rollouts, start=1):
+                scores[h].append(model.detect(u[:, v + h - 1 :]).float().cpu())
+            recon += F.mse_loss(model.decode(s).float(), x, reduction="sum").item()
+        det += F.binary_cross_entropy_with_logits(scores[0][-1], y.cpu(), reduction="sum").item()
+    ap = [average_precision(torch.cat(scores[h]), maps[:, v + h - 1 :]) for h in range(1, horizons + 1)]
+    model.train()
+    return {
+        "AP": ap,
+        "mAP": float(np.mean(ap)),
+        "mAP_ref": float(np.mean(ap[:-1])) if horizons > 1 else float(ap[0]),
+        "AP_encoder": average_precision(torch.cat(scores[0]), maps),
+        "val_recon": recon / frames.numel(),
+        "val_det": det / maps.numel(),
+        "clips": len(frames),
+    }
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA, a no-op elsewhere."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+# ---------------------------------------------------------------- checkpoints
+def save_checkpoint(path: Path, model: VideoJEPA, opt: torch.optim.Optimizer, cfg: VideoJEPAConfig, iteration: int, elapsed: float) -> None:
+    state = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "iteration": iteration, "elapsed": elapsed,
+             "model": model.state_dict(), "optimizer": opt.state_dict()}  # fmt: skip
+    torch.save(state, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)  # never leave a half-written checkpoint
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[VideoJEPA, dict]:
+    """Rebuild the model from a checkpoint (weights_only) -> (model in eval mode, raw state)."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format_version {state.get('format_version')}, expected {FORMAT_VERSION}")
+    cfg = VideoJEPAConfig(**state["config"])
+    model = VideoJEPA(cfg.model_config()).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def make_optimizer(model: VideoJEPA, cfg: VideoJEPAConfig) -> torch.optim.Optimizer:
+    decoder = set(map(id, model.decoder.parameters()))
+    rest = [p for p in model.parameters() if id(p) not in decoder]
+    return torch.optim.Adam([{"params": rest, "lr": cfg.lr}, {"params": list(model.decoder.parameters()), "lr": cfg.decoder_lr}])
+
+
+# ---------------------------------------------------------------- training
+def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Train, evaluate at the end on the full validation set, write logs and figures; returns results."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)
+    model = VideoJEPA(cfg.model_config()).to(device)
+    opt = make_optimizer(model, cfg)
+    start, elapsed = 0, 0.0
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, elapsed = state["iteration"], state["elapsed"]
+    train_digits, val_digits = digit_split(cfg)
+    quick = val_clips(val_digits, cfg, cfg.eval_sequences_quick)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    log_file = (out / "log.csv").open("a" if start else "w", newline="")
+    log = csv.writer(log_file)
+    if not start:
+        log.writerow(["iteration", "clips", "seconds", "loss", "pred", "std", "cov", "det", "recon", "clips_per_s"])
+    bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, disable=not progress, desc="video-jepa")
+    t0, iteration, sums = time.perf_counter() - elapsed, start, {}
+    window_t, window_n = time.perf_counter(), 0
+    for iteration in bar:
+        x, y = (t.to(device, non_blocking=True) for t in train_batch(train_digits, cfg, iteration))
+        with autocast(device):
+            losses = model.losses(x, y)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        opt.step()
+        for k, val in losses.items():
+            sums[k] = sums.get(k, 0.0) + val.item()
+        window_n += 1
+        done = iteration + 1
+        if done % cfg.log_every == 0 or done == cfg.iterations:
+            rate = window_n * cfg.batch_size / (time.perf_counter() - window_t)
+            means = {k: s / window_n for k, s in sums.items()}
+            log.writerow([done, done * cfg.batch_size, round(time.perf_counter() - t0, 1)]
+                         + [f"{means[k]:.5g}" for k in ("loss", "pred", "std", "cov", "det", "recon")] + [f"{rate:.1f}"])  # fmt: skip
+            log_file.flush()
+            bar.set_postfix(loss=f"{means['loss']:.3f}", pred=f"{means['pred']:.3f}", clips_s=f"{rate:.1f}")
+            sums, window_t, window_n = {}, time.perf_counter(), 0
+        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t0 > 60 * cfg.max_minutes
+        if (cfg.eval_every and done % cfg.eval_every == 0) or out_of_time:
+            quick_eval = evaluate(model, *quick, cfg.eval_batch, device) | {"iteration": done, "quick": True}
+            with (out / "eval.jsonl").open("a") as f:
+                f.write(json.dumps(quick_eval) + "\n")
+            save_checkpoint(ckpt_path, model, opt, cfg, done, time.perf_counter() - t0)
+        if out_of_time:
+            break
+    bar.close()
+    log_file.close()
+    done = iteration + 1 if cfg.iterations > start else start
+    train_seconds = time.perf_counter() - t0
+    save_checkpoint(ckpt_path, model, opt, cfg, done, train_seconds)
+    frames, maps = val_clips(val_digits, cfg, cfg.val_sequences)
+    results = evaluate(model, frames, maps, cfg.eval_batch, device)
+    results |= {"iteration": done, "train_clips": done * cfg.batch_size, "train_seconds": round(train_seconds, 1),
+                "device": str(device), "threads": torch.get_num_threads(), "steps": cfg.steps}  # fmt: skip
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    save_figure(model, frames[:1], out / "figure4", device)
+    return results
+
+
+# ---------------------------------------------------------------- figure (paper Fig. 4)
+@torch.no_grad()
+def figure_rows(model: VideoJEPA, clip: torch.Tensor, device: torch.device) -> dict[str, np.ndarray]:
+    """Rows of images [T, 64, 64] in [0, 1]: input, decoded encodings, decoded one-step predictions,
+    decoded full rollout (from the v context frames only); context frames repeat the decoded input."""
+    model.eval()
+    x = clip.to(device)
+    s = model.encode(x)
+    rollouts = model.unroll(s, x.shape[1] - model.cfg.context)
+    rows = {"input": x, "decoded": model.decode(s), "one-step": model.decode(rollouts[0]), "rollout": model.decode(rollouts[-1])}
+    model.train()
+    return {k: v[0, :, 0].float().clamp(0, 1).cpu().numpy() for k, v in rows.items()}
+
+
+def save_figure(model: VideoJEPA, clip: torch.Tensor, stem: Path, device: torch.device) -> None:
+    """Write ``stem``.png (rows x frames grid) and ``stem``.gif (rows side by side, one frame per step)."""
+    import imageio.v2 as imageio
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = figure_rows(model, clip, device)
+    t = clip.shape[1]
+    fig, axes = plt.subplots(len(rows), t, figsize=(1.2 * t, 1.3 * len(rows)), squeeze=False)
+    for r, (name, imgs) in enumerate(rows.items()):
+        for j in range(t):
+            ax = axes[r, j]
+            ax.imshow(imgs[j], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(name, fontsize=8)
+            if r == 0:
+                ax.set_title(f"t={j}" + (" (ctx)" if j < model.cfg.context else ""), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(stem.with_suffix(".png"), dpi=100)
+    plt.close(fig)
+    strip = np.concatenate([np.pad(v, ((0, 0), (2, 2), (2, 2)), constant_values=0.5) for v in rows.values()], axis=2)
+    frames = (np.kron(strip, np.ones((2, 2))) * 255).astype(np.uint8)  # x2 upscale for viewing
+    imageio.mimsave(stem.with_suffix(".gif"), list(frames), duration=0.3, loop=0)
+
+
+# ---------------------------------------------------------------- K ablation and CLI
+def ablate_steps(cfg: VideoJEPAConfig, step_values: list[int], progress: bool = True) -> dict:
+    """Train one model per K (same seed, data and budget) and tabulate AP per horizon."""
+    table = {}
+    for k in step_values:
+        run = dataclasses.replace(cfg, steps=k, out_dir=str(Path(cfg.out_dir) / f"K{k}"))
+        table[k] = train(run, progress=progress)
+    summary = {f"K={k}": {"AP": r["AP"], "mAP": r["mAP"], "mAP_ref": r["mAP_ref"]} for k, r in table.items()}
+    (Path(cfg.out_dir) / "ablation.json").write_text(json.dumps(summary, indent=2))
+    print("AP per horizon (rows: training steps K)")
+    for name, r in summary.items():
+        print(f"{name:>5}: " + " ".join(f"{a:.3f}" for a in r["AP"]) + f" | mAP {r['mAP']:.3f}  mAP_ref {r['mAP_ref']:.3f}")
+    return summary
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``key=value``, ``--key=value`` and ``--key value`` forms -> {key: value}."""
+    out, i = {}, 0
+    while i < len(items):
+        item = items[i].lstrip("-").replace("-", "_") if items[i].startswith("--") else items[i]
+        if "=" in item:
+            key, value = item.split("=", 1)
+        elif items[i].startswith("--") and i + 1 < len(items):
+            key, value, i = item, items[i + 1], i + 1
+        else:
+            raise ValueError(f"cannot parse {items[i]!r}: expected key=value or --key value")
+        out[key] = value
+        i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
+    parser.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.pt")
+    parser.add_argument("--ablate-steps", default="", help="comma-separated K values, e.g. 1,4")
+    parser.add_argument("--no-progress", action="store_true")
+    args, rest = parser.parse_known_args(argv)
+    cfg = make_config(args.preset, parse_overrides(rest))
+    if args.resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
+        saved = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=True)["config"]
+        cfg = apply_overrides(VideoJEPAConfig(**saved), parse_overrides(rest))
+    if args.ablate_steps:
+        ablate_steps(cfg, [int(k) for k in args.ablate_steps.split(",")], progress=not args.no_progress)
+        return
+    results = train(cfg, resume=args.resume, progress=not args.no_progress)
+    print(json.dumps({k: results[k] for k in ("AP", "mAP", "mAP_ref", "AP_encoder", "iteration", "train_seconds")}))
+
+
+if __name__ == "__main__":
+    main()
