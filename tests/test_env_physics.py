@@ -126,3 +126,19 @@ def test_start_goal_sampling_matches_spec():
     assert 0.47 < core.room_of(start, wall_x).mean() < 0.53  # a fair coin picks the start room
     fixed = core.sample_tasks(rng, 100, fixed_wall=True)
     assert (fixed["wall_x"] == core.FIXED_WALL_X).all() and (fixed["door_y"] == core.FIXED_DOOR_Y).all()
+
+
+def test_start_inside_clearance_zone_is_projected_not_trapped():
+    """A start slightly inside a surface's clearance zone (e.g. a decoded position) is put back on
+    the boundary first: moving away works, moving in stays blocked, and nothing jumps far away."""
+    from tworooms_env import core
+
+    starts = np.array([[4.2, 30.0], [30.9, 40.0], [4.1, 4.1], [33.1, 12.0]])
+    moves = np.array([[2.0, 0.0], [2.0, 0.0], [-1.0, -1.0], [-2.0, 0.0]])
+    new, blocked = core.step_positions(starts, moves, 32, 18)
+    assert core.is_free(new, 32, 18).all()
+    np.testing.assert_allclose(new, [[6.25, 30.0], [30.75, 40.0], [4.25, 4.25], [33.25, 12.0]])
+    assert blocked.tolist() == [False, True, True, True]
+    for i in range(len(starts)):
+        twin = core.step_one(*starts[i], *moves[i], 32.0, 18.0)
+        assert twin == (new[i, 0], new[i, 1], bool(blocked[i]))

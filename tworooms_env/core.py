@@ -122,6 +122,35 @@ def _obstacle_boxes(wall_x: np.ndarray, door_y: np.ndarray, margin: float) -> np
     return boxes
 
 
+def _project_out_of_boxes(p: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Move positions that lie strictly inside a box onto that box's nearest face (in place)."""
+    for k in range(boxes.shape[1]):
+        x_lo, x_hi, y_lo, y_hi = (boxes[:, k, j] for j in range(4))
+        inside = (p[:, 0] > x_lo) & (p[:, 0] < x_hi) & (p[:, 1] > y_lo) & (p[:, 1] < y_hi)
+        if not inside.any():
+            continue
+        depth = np.stack([p[:, 0] - x_lo, x_hi - p[:, 0], p[:, 1] - y_lo, y_hi - p[:, 1]], axis=1)
+        face = depth.argmin(axis=1)
+        for j, (axis, value) in enumerate(((0, x_lo), (0, x_hi), (1, y_lo), (1, y_hi))):
+            sel = inside & (face == j)
+            p[sel, axis] = value[sel]
+    return p
+
+
+def project_free(positions: np.ndarray, wall_x, door_y, margin: float = CONTACT_MARGIN) -> np.ndarray:
+    """Positions [N, 2] moved out of any obstacle (inflated by ``margin``) onto its nearest face.
+
+    Free positions are returned unchanged. ``step_positions`` applies this to its starts, so a
+    position that came from elsewhere (a decoded estimate, a user's option) slightly inside a
+    surface's clearance zone is first put back on the boundary instead of being trapped.
+    """
+    p = np.array(np.atleast_2d(positions), dtype=np.float64)
+    n = p.shape[0]
+    wall_x = np.broadcast_to(np.asarray(wall_x, dtype=np.float64), (n,))
+    door_y = np.broadcast_to(np.asarray(door_y, dtype=np.float64), (n,))
+    return _project_out_of_boxes(p, _obstacle_boxes(wall_x, door_y, margin))
+
+
 def clip_action_norm(actions: np.ndarray, max_norm: float = MAX_STEP_NORM) -> np.ndarray:
     """Scale each 2-D action down so that its Euclidean norm is at most ``max_norm``."""
     a = np.asarray(actions, dtype=np.float64)
@@ -160,6 +189,7 @@ def step_positions(
     wall_x = np.broadcast_to(np.asarray(wall_x, dtype=np.float64), (n,))
     door_y = np.broadcast_to(np.asarray(door_y, dtype=np.float64), (n,))
     boxes = _obstacle_boxes(wall_x, door_y, margin)  # [N, 6, 4]
+    p = _project_out_of_boxes(p.copy(), boxes)  # starts inside a clearance zone go to its face
 
     # Slab test per axis: the interval of t in which the segment p + t a is strictly inside a box.
     t_in = np.empty((n, 6, 2))
@@ -216,6 +246,14 @@ def step_one(
         (w_lo, w_hi, -big, door_y - DOOR_HALF_HEIGHT + margin),
         (w_lo, w_hi, door_y + DOOR_HALF_HEIGHT - margin, big),
     )
+    for b_x_lo, b_x_hi, b_y_lo, b_y_hi in boxes:  # same projection as _project_out_of_boxes
+        if b_x_lo < x < b_x_hi and b_y_lo < y < b_y_hi:
+            depth = (x - b_x_lo, b_x_hi - x, y - b_y_lo, b_y_hi - y)
+            j = depth.index(min(depth))
+            if j < 2:
+                x = (b_x_lo, b_x_hi)[j]
+            else:
+                y = (b_y_lo, b_y_hi)[j - 2]
     best_t, best_k, best_tin = math.inf, -1, (0.0, 0.0, 0.0)
     for k, box in enumerate(boxes):
         t_in = [0.0, 0.0]

@@ -1,0 +1,101 @@
+"""Every method ``--agent NAME`` can run, as factories returning a policy with the common
+interface of ``eval.runner`` (``reset(n)``, ``act_batch(obs, goal_obs, infos)``).
+
+A factory takes the parsed options (``checkpoint``, ``planner``, ``seed``, ``device``, ...) and
+raises ``Unavailable`` with the reason when the method cannot run (e.g. no trained checkpoint),
+so that comparison tables show the row instead of dropping it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from eval.baselines.scripted import GreedyPolicy, OraclePolicy, RandomPolicy
+
+
+class Unavailable(RuntimeError):
+    """A method that cannot run here; the message says why (and what budget was used)."""
+
+
+def _planner_options(opts: dict[str, Any]) -> dict[str, Any]:
+    extra = dict(opts.get("planner_options") or {})
+    if opts.get("seed") is not None:
+        extra.setdefault("seed", int(opts["seed"]))
+    return extra
+
+
+def _jepa(opts: dict[str, Any]):
+    from jepa_agent.agent import JEPAAgent
+
+    path = opts.get("checkpoint")
+    try:
+        return JEPAAgent.from_pretrained(
+            path, planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"),
+            replan_every=opts.get("replan_every"), **_planner_options(opts),
+        )
+    except (FileNotFoundError, ImportError) as err:
+        raise Unavailable(f"no world model checkpoint ({err})") from err
+
+
+def _analytic(walls: bool) -> Callable[[dict[str, Any]], Any]:
+    def factory(opts: dict[str, Any]):
+        from jepa_agent.agent import JEPAAgent
+        from jepa_agent.analytic import TruePositionModel
+
+        agent = JEPAAgent(
+            TruePositionModel(walls=walls), planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"),
+            replan_every=opts.get("replan_every"), **_planner_options(opts),
+        )
+        agent.name = "jepa-true-dynamics" if walls else "jepa-open-field"
+        return agent
+
+    return factory
+
+
+def _gcbc(opts: dict[str, Any]):
+    path = Path(opts.get("gcbc_checkpoint") or "outputs/baselines/gcbc.pt")
+    if not path.exists():
+        raise Unavailable(f"no trained GCBC checkpoint at {path} (train: python -m eval.baselines.gcbc --train)")
+    from eval.baselines.gcbc import GCBCAgent
+
+    agent = GCBCAgent.from_pretrained(path, device=opts.get("device", "cpu"))
+    agent.name = "gcbc"
+    return agent
+
+
+def _sb3(kind: str) -> Callable[[dict[str, Any]], Any]:
+    def factory(opts: dict[str, Any]):
+        path = Path(opts.get(f"sb3_{kind}_checkpoint") or f"outputs/baselines/sac_her_{kind}.zip")
+        if not path.exists():
+            raise Unavailable(f"no trained SB3 agent at {path} (train: python -m eval.baselines.sb3_agents --train)")
+        try:
+            from eval.baselines.sb3_agents import SB3Agent
+        except ImportError as err:
+            raise Unavailable(f"stable-baselines3 agents unavailable ({err})") from err
+        return SB3Agent.from_pretrained(path, device=opts.get("device", "cpu"))
+
+    return factory
+
+
+AGENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "random": lambda opts: RandomPolicy(seed=int(opts.get("seed") or 0)),
+    "greedy": lambda opts: GreedyPolicy(),
+    "oracle": lambda opts: OraclePolicy(),
+    "jepa": _jepa,
+    "jepa-true-dynamics": _analytic(walls=True),
+    "jepa-open-field": _analytic(walls=False),
+    "gcbc": _gcbc,
+    "sb3-pixels": _sb3("pixels"),
+    "sb3-state": _sb3("state"),
+}
+
+
+def make_agent(name: str, **opts: Any):
+    """The policy registered as ``name``; raises ``Unavailable`` or ``ValueError`` (unknown name)."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; expected one of {sorted(AGENTS)}")
+    return AGENTS[name](opts)
+
+
+__all__ = ["AGENTS", "Unavailable", "make_agent", "RandomPolicy", "GreedyPolicy", "OraclePolicy"]

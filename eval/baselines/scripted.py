@@ -1,0 +1,90 @@
+"""Scripted baselines of PROTOCOL.md: random, greedy (privileged), oracle (privileged).
+
+They follow the common policy interface of ``eval.runner`` (``reset(n)``, ``act_batch(obs,
+goal_obs, infos) -> [E, 2]`` in env units, pixels / 2.45). Greedy and oracle read the true
+positions and layout from ``infos``; they never look at the pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tworooms_env import core
+
+_DOOR_ALIGN = 2.0  # |y - door_y| below which the oracle heads straight through the door (px)
+_DOOR_STANDOFF = 3.0  # waypoints this far from the wall's centre line, in front of / behind the door
+_PAST_WALL = 1.5  # signed distance past the wall's centre line from which the goal room is free
+
+
+def _field(infos: Sequence[dict[str, Any]], key: str) -> np.ndarray:
+    try:
+        return np.array([info[key] for info in infos], dtype=np.float64)
+    except KeyError as err:
+        raise ValueError(f"privileged baselines need info[{key!r}] from TwoRooms-v0, missing in {sorted(infos[0])}") from err
+
+
+def _towards(target: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Env-unit actions moving straight at ``target`` (the env clips the step to 2.45 px)."""
+    a = (target - pos) / core.MAX_STEP_NORM
+    norm = np.linalg.norm(a, axis=-1, keepdims=True)
+    return (a / np.maximum(norm, 1.0)).astype(np.float32)
+
+
+class RandomPolicy:
+    """Actions uniform in the disk of radius 2.45 px (unit disk in env units)."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, n: int | None = None) -> None:
+        pass
+
+    def act_batch(self, obs: np.ndarray, goal_obs: np.ndarray, infos: Sequence[dict] | None = None) -> np.ndarray:
+        n = len(obs)
+        radius = np.sqrt(self.rng.random(n))  # sqrt: uniform over the disk's area
+        angle = self.rng.uniform(0.0, 2.0 * np.pi, n)
+        return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1).astype(np.float32)
+
+
+class GreedyPolicy:
+    """Straight toward the goal using the true positions (privileged). Blocked by the wall unless
+    the door happens to lie on the straight line."""
+
+    name = "greedy"
+
+    def reset(self, n: int | None = None) -> None:
+        pass
+
+    def act_batch(self, obs: np.ndarray, goal_obs: np.ndarray, infos: Sequence[dict]) -> np.ndarray:
+        return _towards(_field(infos, "goal"), _field(infos, "position"))
+
+
+class OraclePolicy:
+    """Through the door, then to the goal, using the true positions and layout (privileged).
+
+    In the start room: go to a waypoint in front of the door (on the door's centre line), then
+    straight through to a waypoint behind it; once past the wall, straight to the goal. Near-
+    shortest and never blocked: it certifies the tasks and the evaluation (expected 100 %).
+    """
+
+    name = "oracle"
+
+    def reset(self, n: int | None = None) -> None:
+        pass
+
+    def act_batch(self, obs: np.ndarray, goal_obs: np.ndarray, infos: Sequence[dict]) -> np.ndarray:
+        pos, goal = _field(infos, "position"), _field(infos, "goal")
+        wall_x, door_y = _field(infos, "wall_x"), _field(infos, "door_y")
+        side = np.where(goal[:, 0] > wall_x, 1.0, -1.0)  # direction of the goal's room
+        past = side * (pos[:, 0] - wall_x)  # signed distance past the wall's centre line
+        aligned = np.abs(pos[:, 1] - door_y) <= _DOOR_ALIGN
+        exit_point = np.stack([wall_x + side * _DOOR_STANDOFF, door_y], axis=1)
+        entry_point = np.stack([wall_x - side * _DOOR_STANDOFF, door_y], axis=1)
+        cross = (past > -_PAST_WALL) | aligned  # in the doorway or lined up with it
+        target = np.where(cross[:, None], exit_point, entry_point)
+        target = np.where((past > _PAST_WALL)[:, None], goal, target)
+        return _towards(target, pos)

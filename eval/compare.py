@@ -1,0 +1,110 @@
+"""Every method on the same PROTOCOL tasks: a Markdown table and a bar chart with 95 % intervals.
+
+    python -m eval.compare --episodes 200 --seed 7 --out outputs/compare [--checkpoint PATH]
+
+Methods that cannot run (no trained checkpoint, missing dependency) appear as rows that say why;
+none is dropped silently. Columns: method, data or budget used, success@end [95 % CI],
+success@any, strict, mean final distance, seconds per episode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from eval.baselines import Unavailable, make_agent
+from eval.metrics import machine_description, summarize
+from eval.runner import run_episodes
+
+# (name in eval.baselines.AGENTS, what it uses)
+METHODS = [
+    ("jepa", "JEPA world model from reward-free offline data + MPPI planning (pixels)"),
+    ("gcbc", "goal-conditioned behaviour cloning on the same offline data (pixels)"),
+    ("sb3-pixels", "SAC + HER, online with reward (pixels); budget in its training log"),
+    ("sb3-state", "SAC + HER, online with reward (privileged state); budget in its training log"),
+    ("jepa-true-dynamics", "planner ceiling: MPPI on the true dynamics (privileged)"),
+    ("oracle", "shortest path through the door (privileged)"),
+    ("greedy", "straight to the goal (privileged)"),
+    ("random", "uniform actions"),
+]
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| method | data / budget | success@end [95 % CI] | success@any | strict | mean final dist (px) | s/episode (median) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("unavailable"):
+            lines.append(f"| {r['method']} | {r['uses']} | not available: {r['unavailable']} | - | - | - | - |")
+            continue
+        lo, hi = r["success_ci"]
+        lines.append(f"| {r['method']} | {r['uses']} | {100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
+                     f"| {100 * r['success_any_rate']:.1f} % | {100 * r['strict_success_rate']:.1f} % "
+                     f"| {r['mean_final_distance']:.2f} | {r['median_episode_seconds']:.3f} |")
+    return "\n".join(lines)
+
+
+def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["method"] for r in rows]
+    fig, ax = plt.subplots(figsize=(1.1 * len(rows) + 2, 3.6))
+    for i, r in enumerate(rows):
+        if r.get("unavailable"):
+            ax.text(i, 2, "n/a", ha="center", va="bottom", fontsize=8, color="grey", rotation=90)
+            continue
+        rate, (lo, hi) = 100 * r["success_rate"], r["success_ci"]
+        ax.bar(i, rate, color="#4c72b0")
+        ax.errorbar(i, rate, yerr=[[max(rate - 100 * lo, 0.0)], [max(100 * hi - rate, 0.0)]], color="black", capsize=4)
+    ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("success@end (%), 95 % Wilson CI")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--checkpoint", default=None, help="world model (default: the shipped one)")
+    p.add_argument("--planner", default="mppi")
+    p.add_argument("--methods", default=",".join(m for m, _ in METHODS), help="comma-separated subset")
+    p.add_argument("--out", default="outputs/compare")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    uses = dict(METHODS)
+    rows = []
+    for name in args.methods.split(","):
+        row: dict[str, Any] = {"method": name, "uses": uses.get(name, "")}
+        try:
+            policy = make_agent(name, checkpoint=args.checkpoint, planner=args.planner, seed=args.seed)
+        except Unavailable as err:
+            rows.append({**row, "unavailable": str(err)})
+            continue
+        records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
+                               progress=not args.no_progress, desc=name)
+        rows.append({**row, **summarize([r.as_dict() for r in records])})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"TwoRooms-v0, seed {args.seed}, {args.episodes} PROTOCOL tasks; {machine_description()}"
+    table = markdown(rows)
+    (out / "table.md").write_text(f"{title}\n\n{table}\n")
+    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    bar_chart(rows, out / "success.png", title)
+    print(title + "\n\n" + table + f"\n\nwrote {out / 'table.md'}, {out / 'success.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

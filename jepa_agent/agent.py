@@ -1,0 +1,254 @@
+"""``JEPAAgent``: goal-conditioned control from pixels by planning in a world model's latent space.
+
+Five lines::
+
+    env = gymnasium.make("TwoRooms-v0")
+    agent = JEPAAgent.from_pretrained()
+    obs, info = env.reset(seed=0)
+    for _ in range(200):
+        obs, reward, terminated, truncated, info = env.step(agent.act(obs, info["goal_obs"]))
+
+The agent encodes the observation, plans with MPPI or CEM (``jepa_agent.planners``), executes
+``replan_every`` actions of the plan, then replans warm-started from the rest of it. It works on E
+episodes at once (``act_batch``) and speaks stable-baselines3's ``predict`` so that
+``evaluate_policy`` runs it (observations must then carry the goal: a dict with "observation" and
+"desired_goal", or a goal given once with ``set_goal``).
+
+Actions are returned in the env's normalised units: pixels / 2.45, float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from jepa_agent.planners import MAX_STEP_NORM, Plan, PlannerConfig, check_world_model, make_planner
+
+OBS_SHAPE = (2, 65, 65)
+MAX_EPISODE_STEPS = 200
+
+
+def _as_frames(x: Any, name: str) -> np.ndarray | torch.Tensor:
+    """Check an observation batch [E, 2, 65, 65] (uint8, or float) and return it."""
+    if not isinstance(x, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{name} must be a numpy array or torch tensor [2, 65, 65] (uint8), got {type(x).__name__}")
+    if tuple(x.shape[-3:]) != OBS_SHAPE or x.ndim != 4:
+        raise ValueError(f"{name} must have shape [E, 2, 65, 65] (or [2, 65, 65] for one env), got {tuple(x.shape)}")
+    kind = x.dtype.kind if isinstance(x, np.ndarray) else ("u" if x.dtype == torch.uint8 else "f" if x.is_floating_point() else "i")
+    if kind not in "uf" or (kind == "u" and x.dtype not in (np.uint8, torch.uint8)):
+        raise TypeError(f"{name} must be uint8 pixels (or float), got dtype {x.dtype}")
+    return x
+
+
+class JEPAAgent:
+    """Plan with a latent world model; act in the env's normalised action units.
+
+    Args:
+        model: any object with ``encode`` and ``unroll`` (see interfaces; e.g. a ``WorldModel`` or
+            ``jepa_agent.analytic.TruePositionModel``).
+        planner: a planner (``MPPIPlanner``/``CEMPlanner``) or a name ("mppi", "cem", "mppi-sum").
+        replan_every: actions executed from a plan before replanning (default: the planner's
+            segment length, so that warm starts stay aligned with the segments).
+        max_episode_steps: episode length, used for the horizon min(H, steps left).
+        device: where the model runs; observations are moved there.
+        record_plans: keep every plan with its imagined latents in ``self.plans`` (for videos).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        planner: Any = "mppi",
+        replan_every: int | None = None,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+        device: str | torch.device = "cpu",
+        record_plans: bool = False,
+        **planner_overrides: Any,
+    ) -> None:
+        check_world_model(model)
+        self.device = torch.device(device)
+        self.model = model.to(self.device) if hasattr(model, "to") else model
+        if hasattr(self.model, "eval"):
+            self.model.eval()
+        if isinstance(planner, str):
+            planner = make_planner(planner, PlannerConfig(), device=str(self.device), **planner_overrides)
+        elif planner_overrides:
+            raise ValueError("planner options can only be given with a planner name, not with a planner object")
+        if not callable(getattr(planner, "plan", None)):
+            raise TypeError(f"planner must offer plan(model, z0, z_goal, steps_left, warm_start), got {type(planner).__name__}")
+        self.planner = planner
+        segment = getattr(getattr(planner, "config", None), "segment_length", 1)
+        self.replan_every = int(replan_every or segment)
+        if self.replan_every < 1:
+            raise ValueError(f"replan_every must be >= 1, got {replan_every}")
+        self.max_episode_steps = int(max_episode_steps)
+        self.record_plans = bool(record_plans)
+        self._goal_set: np.ndarray | None = None  # goal given with set_goal (for predict)
+        self.reset()
+
+    # -------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, path: str | None = None, planner: Any = "mppi", device: str = "cpu", **kwargs: Any) -> "JEPAAgent":
+        """The agent with a saved world model (None: the checkpoint shipped in the package)."""
+        from jepa_agent.world_model import load_world_model  # imported late: the agent works with any model
+
+        model = load_world_model(path, map_location=device)
+        return cls(model, planner=planner, device=device, **kwargs)
+
+    # ----------------------------------------------------------------------------- state
+    def reset(self, n: int | None = None) -> None:
+        """Forget every episode (and the cached goals); ``n`` pre-sizes the batch of episodes."""
+        self._n = 0
+        self._goal_obs: np.ndarray | None = None
+        self._z_goal: torch.Tensor | None = None
+        self._plan: torch.Tensor | None = None  # [E, h, 2] pixels
+        self._executed = np.zeros(0, dtype=np.int64)  # actions taken from the current plan
+        self._t = np.zeros(0, dtype=np.int64)  # steps taken in each episode
+        self.plans: list[dict[str, Any]] = []
+        if n is not None:
+            self._resize(int(n))
+
+    def _resize(self, n: int) -> None:
+        self._n = n
+        self._goal_obs = None
+        self._z_goal = None
+        self._plan = None
+        self._executed = np.zeros(n, dtype=np.int64)
+        self._t = np.zeros(n, dtype=np.int64)
+
+    def _restart(self, episodes: np.ndarray) -> None:
+        """New episodes in the given slots: no step taken, no plan to warm-start from."""
+        self._t[episodes] = 0
+        self._executed[episodes] = np.iinfo(np.int64).max // 2  # forces a replan without warm start
+
+    def set_goal(self, goal: np.ndarray) -> None:
+        """Give the goal observation once, for ``predict`` on observations that do not carry it."""
+        goal = np.asarray(goal)
+        _as_frames(goal[None] if goal.ndim == 3 else goal, "goal")
+        self._goal_set = goal
+
+    # ---------------------------------------------------------------------------- acting
+    def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """One env's action (2,) float32 in [-1, 1]-units, from uint8 obs and goal [2, 65, 65]."""
+        for name, x in (("obs", obs), ("goal", goal)):
+            if not isinstance(x, (np.ndarray, torch.Tensor)) or tuple(x.shape) != OBS_SHAPE:
+                shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+                raise ValueError(f"{name} must be one observation of shape (2, 65, 65) uint8, got {shape}")
+        return self.act_batch(obs[None], goal[None])[0]
+
+    def act_batch(self, obs, goal_obs, infos: Any = None) -> np.ndarray:
+        """Actions [E, 2] float32 in env units for E episodes: obs and goal_obs [E, 2, 65, 65].
+
+        A goal that differs from the one cached for a slot starts a new episode there; call
+        ``reset()`` between episodes that share a goal. ``infos`` is ignored (the agent sees only
+        pixels); it is accepted for the common policy interface of ``eval.runner``.
+        """
+        obs = _as_frames(obs, "obs")
+        goal_obs = _as_frames(goal_obs, "goal")
+        if goal_obs.shape[0] != obs.shape[0]:
+            raise ValueError(f"obs and goal_obs must hold the same number of episodes, got {obs.shape[0]} and {goal_obs.shape[0]}")
+        n = obs.shape[0]
+        if n != self._n:
+            self._resize(n)
+        self._update_goals(goal_obs)
+        if self._needs_replan():
+            self._replan(obs)
+        idx = torch.as_tensor(self._executed, device=self._plan.device)
+        a = self._plan[torch.arange(n, device=self._plan.device), idx]  # [E, 2] pixels
+        self._executed += 1
+        self._t += 1
+        act = (a.float().cpu().numpy() / MAX_STEP_NORM).astype(np.float32)
+        return np.clip(act, -1.0, 1.0)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        """stable-baselines3 style: ``(actions, state)``; planning is deterministic given the seed.
+
+        ``observation`` is a dict with "observation" and "desired_goal" (or "goal_obs"; a goal of
+        one channel [1, 65, 65] is the goal's dot, completed with the observation's walls), single
+        [2, 65, 65] or batched [E, 2, 65, 65], or a plain observation after ``set_goal``.
+        """
+        if isinstance(observation, dict):
+            key = "desired_goal" if "desired_goal" in observation else "goal_obs"
+            if "observation" not in observation or key not in observation:
+                raise ValueError(f"dict observations need keys 'observation' and 'desired_goal', got {sorted(observation)}")
+            obs, goal = np.asarray(observation["observation"]), np.asarray(observation[key])
+        else:
+            obs = np.asarray(observation)
+            if self._goal_set is None:
+                raise ValueError("predict() needs the goal: pass dict observations with 'desired_goal' or call set_goal(goal_obs) first")
+            goal = self._goal_set
+        single = obs.ndim == 3
+        obs = obs[None] if single else obs
+        goal = goal[None] if goal.ndim == 3 else goal
+        if goal.shape[-3] == 1:  # a goal dot channel only (HER-style wrappers): the layout is the obs's
+            goal = np.concatenate([np.broadcast_to(goal, (obs.shape[0],) + goal.shape[1:]), obs[:, 1:2]], axis=1)
+        if goal.shape[0] == 1 and obs.shape[0] > 1:
+            goal = np.repeat(goal, obs.shape[0], axis=0)
+        if episode_start is not None and obs.shape[0] == self._n:
+            starts = np.flatnonzero(np.asarray(episode_start, dtype=bool).reshape(-1))
+            self._restart(starts)
+        actions = self.act_batch(obs, goal)
+        return (actions[0] if single else actions), state
+
+    # ------------------------------------------------------------------------ internals
+    def _encode(self, frames) -> torch.Tensor:
+        x = torch.as_tensor(frames, device=self.device) if isinstance(frames, np.ndarray) else frames.to(self.device)
+        with torch.no_grad():  # not inference_mode: cached goals are updated in place later
+            return self.model.encode(x).float().clone()
+
+    def _update_goals(self, goal_obs) -> None:
+        """Cache goal embeddings; a new goal in a slot restarts that slot's episode."""
+        goal_np = goal_obs.cpu().numpy() if isinstance(goal_obs, torch.Tensor) else goal_obs
+        if self._goal_obs is None:
+            changed = np.arange(goal_np.shape[0])
+        else:
+            same = (goal_np.reshape(goal_np.shape[0], -1) == self._goal_obs.reshape(goal_np.shape[0], -1)).all(axis=1)
+            changed = np.flatnonzero(~same)
+        if changed.size == 0:
+            return
+        z_new = self._encode(goal_np[changed])
+        if self._z_goal is None:
+            self._z_goal = z_new
+        else:  # a fresh tensor: inference tensors cannot be updated in place
+            z_goal = self._z_goal.clone()
+            z_goal[torch.as_tensor(changed, device=z_goal.device)] = z_new
+            self._z_goal = z_goal
+        self._goal_obs = np.array(goal_np, copy=True)
+        self._restart(changed)
+
+    def _needs_replan(self) -> bool:
+        if self._plan is None:
+            return True
+        return bool(np.any(self._executed >= np.minimum(self.replan_every, self._plan.shape[1])))
+
+    def _replan(self, obs) -> None:
+        """Plan for every slot at once (episodes run in lockstep); warm start where a plan exists."""
+        z0 = self._encode(obs)
+        steps_left = torch.as_tensor(np.maximum(self.max_episode_steps - self._t, 1))
+        warm, mask = None, None
+        if self._plan is not None:
+            h = self._plan.shape[1]
+            valid = self._executed < h
+            idx = torch.as_tensor(np.minimum(self._executed, h)[:, None] + np.arange(h)[None], device=self._plan.device)
+            padded = torch.cat([self._plan, self._plan.new_zeros(self._n, 1, 2)], dim=1)
+            warm = padded.gather(1, idx.clamp(max=h)[:, :, None].expand(-1, -1, 2))
+            warm = warm[:, : h - int(self._executed[valid].min()) if valid.any() else 0]
+            mask = torch.as_tensor(valid)
+        if hasattr(self.planner, "plan_with_info"):
+            plan: Plan = self.planner.plan_with_info(
+                self.model, z0, self._z_goal, steps_left, warm_start=warm, warm_mask=mask, return_latents=self.record_plans
+            )
+        else:  # a user's planner with only plan(): no imagined latents to record
+            actions = self.planner.plan(self.model, z0, self._z_goal, steps_left, warm_start=warm)
+            plan = Plan(actions=actions, cost=torch.zeros(self._n))
+        self._plan = plan.actions
+        self._executed[:] = 0
+        if self.record_plans:
+            latents = plan.latents
+            probe = getattr(self.model, "probe", None)
+            positions = None
+            if probe is not None and latents is not None:
+                with torch.inference_mode():
+                    positions = probe(latents).float().cpu().numpy()
+            self.plans.append({"t": self._t.copy(), "actions": plan.actions.cpu().numpy(), "positions": positions})

@@ -1,0 +1,123 @@
+"""JEPAAgent with analytic world models: the issue's usage, evaluate_policy, caching, errors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import tworooms_env  # noqa: F401  (registers TwoRooms-v0)
+from jepa_agent.agent import JEPAAgent
+from jepa_agent.analytic import TruePositionModel
+from jepa_agent.planners import MPPIPlanner, PlannerConfig
+from tworooms_env import core
+
+CHEAP = PlannerConfig(num_samples=64, num_elites=8, iterations_first=6, iterations_later=2, horizon=40,
+                      segment_length=10, seed=0)
+
+
+class GoalPixels(gym.ObservationWrapper):
+    """Dict observations with the goal frame, as an SB3 policy sees them."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        frame = env.observation_space
+        self.observation_space = gym.spaces.Dict({"observation": frame, "desired_goal": frame})
+        self._goal = None
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._goal = info["goal_obs"]
+        return self.observation(obs), info
+
+    def observation(self, observation):
+        return {"observation": observation, "desired_goal": self._goal}
+
+
+def agent_with(walls=True, **kwargs):
+    return JEPAAgent(TruePositionModel(walls=walls), planner=MPPIPlanner(CHEAP), **kwargs)
+
+
+def test_issue_usage_loop_runs_and_acts_in_env_units():
+    env = gym.make("TwoRooms-v0")
+    agent = agent_with()
+    obs, info = env.reset(seed=0)
+    for _ in range(30):
+        action = agent.act(obs, info["goal_obs"])
+        assert action.shape == (2,) and action.dtype == np.float32
+        assert np.linalg.norm(action) <= 1.0 + 1e-5
+        obs, reward, terminated, truncated, info = env.step(action)
+
+
+def test_reaches_the_goal_through_the_door():
+    env = gym.make("TwoRooms-v0")
+    agent = JEPAAgent(TruePositionModel(walls=True), planner="mppi", num_samples=128, num_elites=16,
+                      iterations_first=12, iterations_later=3)
+    obs, info = env.reset(options={"wall_x": 32, "door_y": 12, "start": [15.0, 50.0], "goal": [50.0, 48.0]})
+    for _ in range(200):
+        obs, _, _, _, info = env.step(agent.act(obs, info["goal_obs"]))
+    assert info["distance"] < core.SUCCESS_RADIUS
+
+
+def test_evaluate_policy_runs_two_episodes():
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    env = Monitor(GoalPixels(gym.make("TwoRooms-v0", max_episode_steps=40)))
+    rewards, lengths = evaluate_policy(agent_with(walls=False), env, n_eval_episodes=2, return_episode_rewards=True)
+    assert len(rewards) == 2 and lengths == [40, 40]
+
+
+def test_goal_embedding_is_cached_and_reset_restarts():
+    model = TruePositionModel(walls=False)
+    encoded = []
+    original = model.encode
+    model.encode = lambda x: (encoded.append(len(x)), original(x))[1]
+    agent = JEPAAgent(model, planner=MPPIPlanner(CHEAP), replan_every=5)
+    env = gym.make("TwoRooms-v0")
+    obs, info = env.reset(seed=1)
+    for _ in range(10):
+        obs, *_, info = env.step(agent.act(obs, info["goal_obs"]))
+    # one goal encoding + one observation encoding per replan (steps 0 and 5)
+    assert len(encoded) == 3
+    assert agent._t[0] == 10
+    agent.reset()
+    assert agent._n == 0 and agent._plan is None
+    obs2, info2 = env.reset(seed=2)
+    agent.act(obs, info["goal_obs"])
+    agent.act(obs2, info2["goal_obs"])  # a new goal starts a new episode in that slot
+    assert agent._t[0] == 1
+
+
+def test_act_batch_and_seeded_determinism():
+    frames = core.render_frames(np.array([[10.0, 10.0], [50.0, 50.0]]), [32, 30], [18, 40])
+    goals = core.render_frames(np.array([[50.0, 12.0], [12.0, 50.0]]), [32, 30], [18, 40])
+    a = agent_with().act_batch(frames, goals)
+    b = agent_with().act_batch(frames, goals)
+    assert a.shape == (2, 2) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    actions, state = agent_with().predict({"observation": frames, "desired_goal": goals[:, :1]})
+    assert actions.shape == (2, 2) and state is None
+
+
+def test_input_errors():
+    agent = agent_with()
+    obs = np.zeros((2, 65, 65), np.uint8)
+    obs[0, 30, 30] = 255
+    with pytest.raises(ValueError, match="goal must be one observation"):
+        agent.act(obs, np.zeros((2, 64, 64), np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        agent.act_batch(obs[None], obs[None].astype(np.int64))
+    with pytest.raises(ValueError, match="needs the goal"):
+        agent.predict(obs)
+    with pytest.raises(TypeError, match="encode"):
+        JEPAAgent(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="replan_every"):
+        JEPAAgent(TruePositionModel(), replan_every=-1)
+
+
+def test_from_pretrained_rejects_a_checkpoint_that_is_not_a_world_model(tmp_path):
+    pytest.importorskip("jepa_agent.world_model")
+    path = tmp_path / "not_a_model.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(ValueError):
+        JEPAAgent.from_pretrained(path)

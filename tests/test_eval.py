@@ -1,0 +1,76 @@
+"""Evaluation: Wilson interval, PROTOCOL tasks, the runner and the eval.planning CLI."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import tworooms_env  # noqa: F401
+from eval import planning
+from eval.baselines import Unavailable, make_agent
+from eval.metrics import format_table, summarize, wilson_interval
+from eval.runner import run_episodes
+from eval.tasks import protocol_tasks
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(10, 10)[0] == pytest.approx(0.7225, abs=1e-4) and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_protocol_tasks_match_the_env():
+    tasks = protocol_tasks(seed=5, episodes=3, first=4)
+    env = gym.make("TwoRooms-v0")
+    for j, i in enumerate(tasks["index"]):
+        _, info = env.reset(options={"task_seed": 5, "task_index": int(i)})
+        assert (info["wall_x"], info["door_y"]) == (tasks["wall_x"][j], tasks["door_y"][j])
+        np.testing.assert_allclose(info["position"], tasks["start"][j])
+        np.testing.assert_allclose(info["goal"], tasks["goal"][j])
+
+
+def test_runner_is_reproducible_and_scores_per_protocol():
+    a = run_episodes(make_agent("random", seed=1), seed=3, indices=4, batch_size=3, max_steps=20, progress=False)
+    b = run_episodes(make_agent("random", seed=1), seed=3, indices=4, batch_size=2, max_steps=20, progress=False)
+    assert [r.index for r in a] == [0, 1, 2, 3]
+    c = run_episodes(make_agent("random", seed=1), seed=3, indices=4, batch_size=3, max_steps=20, progress=False)
+    assert [r.final_distance for r in a] == [r.final_distance for r in c]
+    for r in a:
+        assert r.success == (r.final_distance < 4.5) and r.min_distance <= r.final_distance
+    summary = summarize([r.as_dict() for r in a])
+    for key in ("success_rate", "success_ci", "episodes", "median_episode_seconds", "p90_episode_seconds",
+                "success_any_rate", "strict_success_rate", "mean_final_distance"):
+        assert key in summary
+    table = format_table([{**summary, "method": "random"}, {"method": "gcbc", "unavailable": "no checkpoint"}])
+    assert "not available: no checkpoint" in table
+
+
+def test_unavailable_methods_say_why(tmp_path):
+    with pytest.raises(Unavailable, match="GCBC"):
+        make_agent("gcbc", gcbc_checkpoint=str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="unknown agent"):
+        make_agent("dqn")
+
+
+def test_cli_on_four_episodes_writes_valid_json_and_csv(tmp_path, capsys):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    code = planning.main([
+        "--agent", "jepa-open-field", "--episodes", "4", "--seed", "11", "--batch-size", "4",
+        "--planner-option", "num_samples=32", "--planner-option", "horizon=20", "--planner-option", "num_elites=4",
+        "--planner-option", "iterations_first=2", "--planner-option", "iterations_later=1",
+        "--json", str(out_json), "--csv", str(out_csv), "--no-progress",
+        "--videos", "1", "--video-every", "20", "--video-dir", str(tmp_path / "videos"),
+    ])
+    assert code == 0
+    data = json.loads(out_json.read_text())
+    assert data["episodes"] == 4 and 0.0 <= data["success_rate"] <= 1.0
+    assert len(data["success_ci"]) == 2 and data["median_episode_seconds"] > 0
+    assert data["planner_config"]["num_samples"] == 32 and len(data["per_episode"]) == 4
+    assert len(out_csv.read_text().strip().splitlines()) == 5
+    assert "success@end" in capsys.readouterr().out
+    assert (tmp_path / "videos" / "jepa-open-field_seed11_task0.gif").stat().st_size > 0
+    assert (tmp_path / "videos" / "jepa-open-field_seed11_grid.png").stat().st_size > 0
