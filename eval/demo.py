@@ -1,72 +1,49 @@
-"""Environment demo (the main job until the agent exists): one TwoRooms-v0 episode on video.
+"""The main job (`make demo`): the shipped JEPA agent against the baselines, on the same tasks.
 
-A scripted policy that knows the true positions (privileged, like the "oracle" baseline of
-PROTOCOL.md) walks to the door, through it, then to the goal. The episode is written to an MP4
-and a GIF under ``outputs/demo/`` and summarised in ``outputs/demo/demo.json``.
+1. Runs every method of ``eval.compare`` that can run here (the shipped JEPA world model + MPPI,
+   the shipped GCBC and SAC+HER baselines, the privileged scripted ones) on the same PROTOCOL tasks,
+   prints the table and writes ``table.md``, ``results.json`` and ``success.png``.
+2. Writes videos of JEPA episodes with the imagined plan drawn over them, and a grid picture.
 
-Usage: ``python -m eval.demo [--seed 0] [--fixed-wall] [--out outputs/demo]``
+Usage: ``python -m eval.demo [--episodes 50] [--seed 2026] [--out outputs/demo]``
+(``--episodes 200`` gives the full PROTOCOL evaluation; ~50 episodes keep the demo to minutes).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Sequence
 
-import gymnasium as gym
-import numpy as np
-
-import tworooms_env  # noqa: F401  (registers the ids)
-from tworooms_env import core
-from tworooms_env.rendering import record_episode, write_video
+DEMO_METHODS = "jepa,gcbc,sb3-state,sb3-pixels,oracle,greedy,random"
 
 
-def door_policy(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-    """Head for the goal; if it is in the other room, line up with the door first, then cross."""
-    pos, goal = info["position"], info["goal"]
-    wall_x, door_y = info["wall_x"], info["door_y"]
-    side = 1.0 if goal[0] > wall_x else -1.0  # direction of the goal's room
-    in_doorway = abs(pos[0] - wall_x) <= core.WALL_HALF_WIDTH + 1.5 and abs(pos[1] - door_y) <= core.DOOR_HALF_HEIGHT
-    if in_doorway:  # leave the doorway straight: a diagonal move would stop on a door edge
-        target = np.array([wall_x + side * 4.0, door_y])
-    elif core.room_of(pos, wall_x) != core.room_of(goal, wall_x):
-        if abs(pos[1] - door_y) <= 2.0:  # lined up with the door: go straight through
-            target = np.array([wall_x + side * 4.0, door_y])
-        else:
-            target = np.array([wall_x - side * 4.0, door_y])
-    else:
-        target = goal
-    # Normalised action; the env clips the displacement's norm to 2.45 px.
-    return ((target - pos) / core.MAX_STEP_NORM).astype(np.float32)
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=2026, help="evaluation seed (not used for tuning)")
+    p.add_argument("--methods", default=DEMO_METHODS)
+    p.add_argument("--videos", type=int, default=4, help="JEPA episodes written as GIFs (+ a grid PNG)")
+    p.add_argument("--out", default="outputs/demo")
+    args = p.parse_args(argv)
 
+    import torch
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="reset seed: layout, start and goal")
-    parser.add_argument("--fixed-wall", action="store_true", help="use TwoRoomsFixedWall-v0")
-    parser.add_argument("--out", default="outputs/demo", help="output folder")
-    args = parser.parse_args()
+    torch.set_num_threads(1)  # small networks: one thread is as fast and never oversubscribes
 
-    env_id = "TwoRoomsFixedWall-v0" if args.fixed_wall else "TwoRooms-v0"
-    env = gym.make(env_id, render_mode="rgb_array")
+    from eval import compare, planning
+
     out = Path(args.out)
-    episode = record_episode(env, door_policy, out / "episode.mp4", seed=args.seed)
-    # The GIF at half the side length: small enough for a README.
-    write_video(episode["frames"][:, ::2, ::2], out / "episode.gif", fps=env.metadata["render_fps"])
-    summary = {
-        "env_id": env_id,
-        "seed": args.seed,
-        "policy": "scripted door policy (privileged positions)",
-        "steps": episode["steps"],
-        "success_at_end": episode["success"],
-        "final_distance_px": round(episode["distance"], 3),
-        "return": episode["return"],
-        "videos": [str(out / "episode.mp4"), str(out / "episode.gif")],
-    }
-    (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    compare.main(["--episodes", str(args.episodes), "--seed", str(args.seed),
+                  "--methods", args.methods, "--out", str(out)])
+    if args.videos > 0 and "jepa" in args.methods.split(","):
+        planning.main(["--agent", "jepa", "--episodes", str(args.videos), "--seed", str(args.seed),
+                       "--videos", str(args.videos), "--video-dir", str(out / "videos"),
+                       "--json", str(out / "jepa_videos.json"), "--no-progress"])
+    print(f"\ndemo outputs in {out}/: table.md, results.json, success.png, videos/")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
