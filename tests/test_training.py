@@ -1,0 +1,155 @@
+"""World-model training: config, loss falls, exact resume, NaN stop, Ctrl-C, errors, gates, unroll eval."""
+
+import csv
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from jepa_agent.world_model import FORMAT_VERSION, WorldModel, load_world_model
+from training import world_model as tw
+from training.diagnostics import collapse_warning, run_gates
+from training.wm_config import PRESETS, TrainConfig, make_config
+
+
+def tiny(tmp_path, *argv, **kw):
+    return make_config(["--preset", "tiny", f"out_dir={tmp_path}", "tensorboard=false", "threads=1", *argv], **kw)
+
+
+def state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_config_presets_overrides_and_errors():
+    assert make_config([]).preset == "cpu" and make_config([]).encoder == "profile"
+    ref = make_config(["--preset", "reference"])
+    assert (ref.encoder, ref.predictor, ref.latent_dim, ref.cov_coeff, ref.std_coeff, ref.sim_coeff, ref.idm_coeff) == (
+        "impala", "gru", 512, 8.0, 16.0, 12.0, 1.0)
+    cfg = make_config(["--preset", "tiny", "--lr", "3e-4", "idm_coeff=0", "--compile=true"])
+    assert cfg.lr == 3e-4 and cfg.idm_coeff == 0.0 and cfg.compile is True
+    with pytest.raises(ValueError, match="unknown config key 'learning_rate'"):
+        make_config(["--learning_rate", "1"])
+    with pytest.raises(ValueError, match="'batch_size' expects a int"):
+        make_config(["batch_size=big"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        make_config(["--preset", "huge"])
+    with pytest.raises(ValueError, match="rollout_steps"):
+        make_config(["window=5", "rollout_steps=8"])
+    assert set(PRESETS) == {"tiny", "cpu", "reference"}
+    assert TrainConfig().model_config().latent_dim == 32
+
+
+def test_main_reports_bad_keys(capsys):
+    assert tw.main(["--nonsense", "1"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+
+
+def test_loss_falls_on_tiny_model(tmp_path):
+    cfg = tiny(tmp_path, "epochs=1", "steps_per_epoch=40", "log_every=5", "gate_samples=0", "batch_size=16", "lr=3e-3")
+    fixed = tw.WindowSource(cfg, rank=0).batch(10_000)  # a held-out batch
+    layout = torch.stack([fixed["wall_x"], fixed["door_y"]], 1)
+    torch.manual_seed(cfg.seed)
+    before = WorldModel(cfg.model_config())
+    e_before = float(before(fixed["profiles"], fixed["actions"])[1]["energy"])
+    model, summary = tw.train(cfg, progress=False)
+    assert summary["status"] == "finished"
+    e_after = float(model(fixed["profiles"], fixed["actions"], fixed["positions"], layout)[1]["energy"])
+    assert e_after < 0.8 * e_before
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert len(rows) == 8 and {"pred", "std", "cov", "sim", "idm", "emb_std", "eff_rank", "probe_rmse_px"} <= set(rows[0])
+    assert load_world_model(tmp_path / "model.pt").latent_dim == cfg.latent_dim
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    full, _ = tw.train(tiny(tmp_path / "a", "gate_samples=0"), progress=False)
+    part_cfg = tiny(tmp_path / "b", "gate_samples=0")
+    _, summary = tw.train(part_cfg, stop_after=3, progress=False)  # stops mid-epoch, saves
+    assert summary["status"] == "stopped" and torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 3
+    resumed, summary = tw.train(tiny(tmp_path / "b", "gate_samples=0", "resume=auto"), progress=False)
+    assert summary["status"] == "finished" and summary["start_step"] == 3
+    a, b = state(full), state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_rejects_other_formats_and_configs(tmp_path):
+    tw.train(tiny(tmp_path, "gate_samples=0"), stop_after=2, progress=False)
+    last = tmp_path / "last.pt"
+    with pytest.raises(ValueError, match="model config differs"):
+        tw.train(tiny(tmp_path, "gate_samples=0", "resume=auto", "latent_dim=16"), progress=False)
+    ckpt = torch.load(last, weights_only=True)
+    torch.save({**ckpt, "format_version": FORMAT_VERSION + 1}, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="format_version"):
+        tw.train(tiny(tmp_path, f"resume={tmp_path / 'future.pt'}"), progress=False)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        tw.train(tiny(tmp_path, f"resume={tmp_path / 'nothing.pt'}"), progress=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny(tmp_path, "gate_samples=0", "steps_per_epoch=2", "epochs=3")
+    real = tw.WindowSource.batch
+
+    def poisoned(self, step):
+        batch = real(self, step)
+        if step == 3:
+            batch["actions"] = batch["actions"] * float("nan")
+        return batch
+
+    monkeypatch.setattr(tw.WindowSource, "batch", poisoned)
+    with pytest.raises(FloatingPointError, match="step 3"):
+        tw.train(cfg, progress=False)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_ctrl_c_saves_and_stops(tmp_path, monkeypatch):
+    cfg = tiny(tmp_path, "gate_samples=0", "steps_per_epoch=50", "epochs=1")
+    real = tw.WindowSource.batch
+
+    def interrupting(self, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C
+        return real(self, step)
+
+    monkeypatch.setattr(tw.WindowSource, "batch", interrupting)
+    _, summary = tw.train(cfg, progress=False)
+    assert summary["status"] == "interrupted"
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset file"):
+        tw.train(tiny(tmp_path, f"dataset={tmp_path / 'none.npz'}"), progress=False)
+
+
+def test_frames_path_trains_too(tmp_path):
+    cfg = tiny(tmp_path, "fast_profiles=false", "gate_samples=0", "epochs=1", "steps_per_epoch=2")
+    batch = tw.WindowSource(cfg).batch(0)
+    assert batch["frames"].shape == (cfg.batch_size, cfg.window, 2, 65, 65)
+    _, summary = tw.train(cfg, progress=False)
+    assert summary["status"] == "finished"
+
+
+def test_gates_and_collapse_warning():
+    model = WorldModel(make_config(["--preset", "tiny"]).model_config())
+    gates = run_gates(model, n=16, seed=0)
+    for key in ("door_probe_err", "wall_pass_probe", "wall_pass_latent", "door_block_probe", "door_block_latent",
+                "rollout_err_t8", "rollout_err_t16", "emb_std", "eff_rank", "pos_probe_err"):
+        assert key in gates and np.isfinite(gates[key])
+    assert 0 <= gates["wall_pass_probe"] <= 1
+    assert collapse_warning(1.0, 5.0, make_config([])) is None
+    message = collapse_warning(0.001, 1.0, make_config(["idm_coeff=0"]))
+    assert "idm_coeff=0" in message
+
+
+def test_unroll_eval_writes_outputs(tmp_path):
+    from training.unroll_eval import unroll_eval
+
+    model = WorldModel(make_config(["--preset", "tiny"]).model_config())
+    out = unroll_eval(model, tmp_path, n=4, horizon=8, seed=0)
+    assert len(out["pos_err"]) == 8 // model.action_chunk + 1 and out["pos_err"][0] >= 0
+    assert out["steps"][-1] == 8
+    assert (tmp_path / "unroll_error.png").stat().st_size > 0
+    assert (tmp_path / "unroll.gif").stat().st_size > 0
+    assert (tmp_path / "unroll_eval.json").is_file()

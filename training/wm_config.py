@@ -1,0 +1,188 @@
+"""Typed configuration of world-model training, with presets and command-line overrides.
+
+    cfg = make_config(["--preset", "tiny", "batch_size=16", "--lr", "3e-4"])
+
+Presets: ``tiny`` (tests, seconds), ``cpu`` (the default: the 30-minute CPU recipe) and
+``reference`` (the paper's sizes: IMPALA encoder, 512-d GRU; for GPUs). Any field can be
+overridden as ``--key value`` or ``key=value``; an unknown key is an error naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from jepa_agent.world_model import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "cpu"
+    # ---- model (see jepa_agent.world_model.ModelConfig)
+    encoder: str = "profile"
+    latent_dim: int = 32
+    layout_dim: int = 16
+    layout_encoder: str = "mlp"
+    encoder_hidden: int = 128
+    predictor: str = "mlp"
+    predictor_hidden: int = 256
+    predictor_depth: int = 2
+    action_encoder: str = "identity"
+    action_chunk: int = 2
+    rollout_steps: int = 16
+    tbptt: int = 0
+    detach_targets: bool = False
+    pred_coeff: float = 4.0
+    onestep_coeff: float = 4.0
+    std_coeff: float = 16.0
+    cov_coeff: float = 8.0
+    sim_coeff: float = 12.0
+    idm_coeff: float = 1.0
+    layout_std_coeff: float = 16.0
+    layout_cov_coeff: float = 8.0
+    probe_hidden: int = 256
+    idm_hidden: int = 128
+    # ---- data: windows of random walks (tworooms_env.random_walk), generated on the fly
+    window: int = 17  # frames per training window
+    cross_wall_rate: float = 0.3  # share of windows built around a door crossing
+    wall_bump_rate: float = 0.45  # share of windows starting near the wall heading into it
+    segment_rate: float = 0.25  # share of planner-like windows (piecewise-constant actions up to 2.45 px)
+    step_mean: float = 1.2  # random-walk step length (px): truncated normal (SPEC 2.4)
+    step_std: float = 0.6
+    step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45
+    fixed_wall: bool = False
+    fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
+    dataset: str = ""  # optional .npz of trajectories (positions, actions, wall_x, door_y)
+    # ---- optimisation (SPEC 3.6)
+    batch_size: int = 256
+    epochs: int = 15
+    steps_per_epoch: int = 600
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    warmup_frac: float = 0.1
+    min_lr: float = 1e-5
+    grad_clip: float = 2.0
+    # ---- infrastructure
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    compile: bool = False
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    threads: int = 1  # torch threads (0: torch's default); 1 is fastest for these small nets on 2 cores
+    out_dir: str = "outputs/world_model/run"
+    resume: str = ""  # "" (fresh), "auto" (out_dir/last.pt if present) or a checkpoint path
+    log_every: int = 25
+    gate_samples: int = 512  # samples per diagnostic gate at each epoch end (0: skip gates)
+    tensorboard: bool = True
+    max_minutes: float = 29.5  # stop (and save) after this wall time; 0 = no limit
+
+    def model_config(self) -> ModelConfig:
+        names = {f.name for f in fields(ModelConfig)}
+        return ModelConfig(**{k: v for k, v in asdict(self).items() if k in names})
+
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __post_init__(self) -> None:
+        self.model_config()  # validates the model part
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2 frames, got {self.window}")
+        if self.rollout_steps > self.window - 1:
+            raise ValueError(f"rollout_steps ({self.rollout_steps}) needs window >= rollout_steps + 1 "
+                             f"(window is {self.window})")
+        for name in ("batch_size", "epochs", "steps_per_epoch", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(
+        latent_dim=12, layout_dim=4, encoder_hidden=32, predictor_hidden=32, probe_hidden=16,
+        window=9, rollout_steps=8, batch_size=8, epochs=2, steps_per_epoch=4, log_every=2,
+        gate_samples=32, tensorboard=False, max_minutes=0.0, out_dir="outputs/world_model/tiny",
+    ),
+    "cpu": dict(),  # the dataclass defaults are the CPU recipe
+    "reference": dict(  # SPEC 3: the paper's model, data and optimisation
+        encoder="impala", latent_dim=512, layout_dim=0, predictor="gru", action_chunk=1, rollout_steps=8,
+        pred_coeff=1.0, onestep_coeff=0.0, layout_std_coeff=0.0, layout_cov_coeff=0.0, probe_hidden=512,
+        idm_hidden=256, window=17, cross_wall_rate=0.35, wall_bump_rate=0.0, segment_rate=0.0,
+        step_mean=1.0, step_std=0.4, step_max=1.8, batch_size=384, epochs=12, steps_per_epoch=260,
+        lr=1e-3, threads=0, max_minutes=0.0, compile=True, out_dir="outputs/world_model/reference",
+    ),
+}
+
+
+def _parse_value(name: str, text: str, kind: Any) -> Any:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name == "bool":
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind_name == "int":
+            return int(text)
+        if kind_name == "float":
+            return float(text)
+        return text
+    except ValueError:
+        raise ValueError(f"config key {name!r} expects a {kind_name}, got {text!r}") from None
+
+
+def parse_overrides(argv: list[str]) -> dict[str, str]:
+    """``['--a', '1', 'b=2', '--c=3']`` -> {'a': '1', 'b': '2', 'c': '3'} (values still strings)."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--"):
+            key = arg[2:]
+            if "=" in key:
+                key, value = key.split("=", 1)
+            else:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"option --{key} needs a value")
+                value = argv[i + 1]
+                i += 1
+        elif "=" in arg:
+            key, value = arg.split("=", 1)
+        else:
+            raise ValueError(f"cannot read argument {arg!r}: use --key value or key=value")
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+def make_config(argv: list[str] | None = None, **overrides: Any) -> TrainConfig:
+    """Preset (``preset`` key, default 'cpu') + command-line overrides + keyword overrides."""
+    raw = parse_overrides(list(argv or []))
+    preset = str(overrides.pop("preset", raw.pop("preset", "cpu")))
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    values: dict[str, Any] = dict(PRESETS[preset])
+    for key, text in raw.items():
+        if key not in types:
+            raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
+        values[key] = _parse_value(key, text, types[key])
+    for key, value in overrides.items():
+        if key not in types:
+            raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
+        values[key] = value
+    return TrainConfig(preset=preset, **values)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """Rebuild a config saved in a checkpoint (unknown keys are errors)."""
+    types = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(d) - types)
+    if unknown:
+        raise ValueError(f"checkpoint config has unknown keys {unknown}")
+    return TrainConfig(**d)
+
+
+__all__ = ["TrainConfig", "PRESETS", "make_config", "parse_overrides", "config_from_dict"]
