@@ -16,32 +16,11 @@ from jepa_agent.world_model import ModelConfig
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ModelConfig):
+    """Everything a run needs: the model's fields (inherited from ModelConfig, whose defaults are the
+    CPU recipe and exist only there) plus data, optimisation and infrastructure."""
+
     preset: str = "cpu"
-    # ---- model (see jepa_agent.world_model.ModelConfig)
-    encoder: str = "profile"
-    latent_dim: int = 32
-    layout_dim: int = 16
-    layout_encoder: str = "mlp"
-    encoder_hidden: int = 128
-    predictor: str = "mlp"
-    predictor_hidden: int = 256
-    predictor_depth: int = 2
-    action_encoder: str = "identity"
-    action_chunk: int = 2
-    rollout_steps: int = 16
-    tbptt: int = 0
-    detach_targets: bool = False
-    pred_coeff: float = 4.0
-    onestep_coeff: float = 4.0
-    std_coeff: float = 16.0
-    cov_coeff: float = 8.0
-    sim_coeff: float = 12.0
-    idm_coeff: float = 1.0
-    layout_std_coeff: float = 16.0
-    layout_cov_coeff: float = 8.0
-    probe_hidden: int = 256
-    idm_hidden: int = 128
     # ---- data: windows of random walks (tworooms_env.random_walk), generated on the fly
     window: int = 17  # frames per training window
     cross_wall_rate: float = 0.3  # share of windows built around a door crossing
@@ -86,7 +65,7 @@ class TrainConfig:
         return asdict(self)
 
     def __post_init__(self) -> None:
-        self.model_config()  # validates the model part
+        super().__post_init__()  # validates the model part
         if self.window < 2:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
         if self.rollout_steps > self.window - 1:
