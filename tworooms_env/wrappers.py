@@ -52,7 +52,23 @@ def _coordinate_box(n: int, normalize: bool) -> spaces.Box:
     return spaces.Box(lo, hi, (n,), np.float32)
 
 
-class GoalDictObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+class _InfoObservationWrapper(gym.ObservationWrapper):
+    """An observation wrapper whose ``observation()`` reads the latest info (true positions)."""
+
+    _last_info: dict[str, Any] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._last_info = info
+        return self.observation(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._last_info = info
+        return self.observation(obs), reward, terminated, truncated, info
+
+
+class GoalDictObservation(_InfoObservationWrapper, gym.utils.RecordConstructorArgs):
     """Goal-conditioned dict observations for HER.
 
     Args:
@@ -81,16 +97,6 @@ class GoalDictObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         # Success radius in the goal's coordinates.
         self.success_radius = core.SUCCESS_RADIUS / (UNIT_HALF_RANGE if self.normalize else 1.0)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._last_info = info
-        return self.observation(obs), info
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._last_info = info
-        return self.observation(obs), reward, terminated, truncated, info
-
     def observation(self, observation: np.ndarray) -> dict[str, np.ndarray]:
         info = self._last_info
         goals = np.stack([info["position"], info["goal"]])
@@ -108,7 +114,7 @@ class GoalDictObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         return -(distance >= self.success_radius).astype(np.float32)
 
 
-class StateObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+class StateObservation(_InfoObservationWrapper, gym.utils.RecordConstructorArgs):
     """Privileged state observation: float32 [x, y, goal_x, goal_y, wall_x, door_y].
 
     For state-based reference learners only (the true positions and layout). Unit coordinates by
@@ -121,16 +127,6 @@ class StateObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         self.normalize = bool(normalize)
         self.observation_space = _coordinate_box(6, self.normalize)
         self._last_info: dict[str, Any] | None = None
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._last_info = info
-        return self.observation(obs), info
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._last_info = info
-        return self.observation(obs), reward, terminated, truncated, info
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         return _state_vector(self._last_info, with_goal=True, normalize=self.normalize)
