@@ -31,6 +31,8 @@ PLANNER_ROWS = [
     ("MPPI-last", "mppi", {"cost": "last"}),
 ]
 ABLATIONS = ("no-variance", "no-covariance", "no-time-sim", "no-idm")
+# Optional: the full recipe trained with the ablations' (shorter) budget, the fair reference row.
+SAME_BUDGET = "full-same-budget"
 
 
 def _row(name: str, agent: str, checkpoint: str | None, planner: str, overrides: dict, args) -> dict[str, Any]:
@@ -50,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=None, help="full model checkpoint, or 'true-dynamics'")
     p.add_argument("--ablated", nargs="*", default=[], metavar="NAME=PATH",
-                   help=f"ablated checkpoints, NAME in {ABLATIONS}")
+                   help=f"ablated checkpoints, NAME in {ABLATIONS}, or {SAME_BUDGET!r}: the full "
+                        "recipe trained with the same budget as the ablated ones")
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=50)
@@ -63,13 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ablated = {}
     for item in args.ablated:
         name, _, path = item.partition("=")
-        if name not in ABLATIONS or not path:
-            raise SystemExit(f"--ablated expects NAME=PATH with NAME in {ABLATIONS}, got {item!r}")
+        if name not in (*ABLATIONS, SAME_BUDGET) or not path:
+            raise SystemExit(f"--ablated expects NAME=PATH with NAME in {(*ABLATIONS, SAME_BUDGET)}, got {item!r}")
         ablated[name] = path
     analytic = args.checkpoint == "true-dynamics"
     agent = "jepa-true-dynamics" if analytic else "jepa"
     ckpt = None if analytic else args.checkpoint
     rows = [_row(name, agent, ckpt, planner, over, args) for name, planner, over in PLANNER_ROWS]
+    if SAME_BUDGET in ablated:
+        rows.append(_row(f"{SAME_BUDGET} (MPPI)", "jepa", ablated[SAME_BUDGET], "mppi", {}, args))
     for name in ABLATIONS:  # never drop a row: a missing checkpoint is a row that says so
         if name in ablated:
             rows.append(_row(f"{name} (MPPI)", "jepa", ablated[name], "mppi", {}, args))

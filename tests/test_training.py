@@ -135,7 +135,7 @@ def test_gates_and_collapse_warning():
     model = WorldModel(make_config(["--preset", "tiny"]).model_config())
     gates = run_gates(model, n=16, seed=0)
     for key in ("door_probe_err", "wall_pass_probe", "wall_pass_latent", "door_block_probe", "door_block_latent",
-                "rollout_err_t8", "rollout_err_t16", "emb_std", "eff_rank", "pos_probe_err"):
+                "rollout_err_t8", "rollout_err_t16", "emb_std", "eff_rank", "pos_probe_err", "dist_rank"):
         assert key in gates and np.isfinite(gates[key])
     assert 0 <= gates["wall_pass_probe"] <= 1
     assert collapse_warning(1.0, 5.0, make_config([])) is None
@@ -153,3 +153,26 @@ def test_unroll_eval_writes_outputs(tmp_path):
     assert (tmp_path / "unroll_error.png").stat().st_size > 0
     assert (tmp_path / "unroll.gif").stat().st_size > 0
     assert (tmp_path / "unroll_eval.json").is_file()
+
+
+def test_planner_like_window_families():
+    from tworooms_env import core
+    from tworooms_env.random_walk import WalkConfig
+
+    rng = np.random.default_rng(0)
+    n = 600
+    traj = tw.segment_trajectories(rng, n, 17, WalkConfig(length=17), parallel_share=0.5, door_share=0.5)
+    pos = traj.positions.astype(np.float64)
+    wall_x, door_y = traj.wall_x.astype(np.float64), traj.door_y.astype(np.float64)
+    assert np.isfinite(pos).all() and traj.actions.shape == (n, 16, 2)
+    assert (np.linalg.norm(traj.actions, axis=-1) <= core.MAX_STEP_NORM + 1e-5).all()
+    assert core.is_free(pos.reshape(-1, 2), np.repeat(wall_x, 17), np.repeat(door_y, 17)).all()
+    # the transitions are the env's own dynamics
+    nxt, _ = core.step_positions(pos[:, 0], traj.actions[:, 0].astype(np.float64), wall_x, door_y)
+    assert np.allclose(nxt, pos[:, 1], atol=1e-3)
+    # door-aimed windows cross the wall far more often than uniform ones (~10 % of windows)
+    crossed = (pos[:, 0, 0] - wall_x) * (pos[:, -1, 0] - wall_x) < 0
+    assert crossed.mean() > 0.2
+    # parallel windows: many first moves run along the wall (|dy| >> |dx|)
+    a0 = traj.actions[:, 0]
+    assert (np.abs(a0[:, 1]) > 3 * np.abs(a0[:, 0])).mean() > 0.3

@@ -60,6 +60,8 @@ def push_gate(model, n: int, rng: np.random.Generator, through_door: bool, steps
     """Push straight at the wall for ``steps`` steps. Returns, for closed-wall pushes, the share the
     model lets through (``wall_pass_*``), for door passes the share it blocks (``door_block_*``)."""
     device = next(model.parameters()).device
+    k = getattr(model, "action_chunk", 1)
+    steps = -(-steps // k) * k  # a whole number of predictor calls
     wall_x, door_y, side, start, actions, true, alt_end = _push_setup(rng, n, through_door, steps)
     z0 = model.encode(_frames(start, wall_x, door_y, device))
     z_end = model.unroll(z0, torch.as_tensor(actions, dtype=torch.float32, device=device))[:, -1]
@@ -105,19 +107,45 @@ def probe_errors(model, n: int, rng: np.random.Generator) -> dict[str, float]:
 @torch.no_grad()
 def rollout_errors(model, n: int, rng: np.random.Generator, horizon: int = 16) -> dict[str, float]:
     """Decoded position error (px) of the imagined rollout with the true actions at t = 1, 8, 16
-    (the t that are multiples of the model's action chunk), on windows of the training mix."""
+    (each rounded to a multiple of the model's action chunk k: t = 5, 10, 15 for k = 5), on windows
+    of the training mix."""
     device = next(model.parameters()).device
+    k = getattr(model, "action_chunk", 1)
+    horizon = -(-horizon // k) * k
     traj = rw.generate_trajectories(rng, n, rw.WalkConfig(length=horizon + 1))
     frames0 = _frames(traj.positions[:, 0], traj.wall_x, traj.door_y, device)
     z_seq = model.unroll(model.encode(frames0), torch.as_tensor(traj.actions, device=device))
     xy = model.probe(z_seq).cpu().numpy()  # [n, H/k + 1, 2]
-    k = getattr(model, "action_chunk", 1)
     out = {}
-    for t in (1, 8, 16):
-        if t <= horizon and t % k == 0:
+    for t in sorted({max(k, round(t / k) * k) for t in (1, 8, 16)}):
+        if t <= horizon:
             err = np.linalg.norm(xy[:, t // k] - traj.positions[:, t], axis=-1)
             out[f"rollout_err_t{t}"] = float(err.mean())
     return out
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@torch.no_grad()
+def distance_gate(model, n: int, rng: np.random.Generator) -> dict[str, float]:
+    """Does the planning distance order goals like the true distance does? Spearman rank
+    correlation between the model's distance and the Euclidean distance over pairs of free points
+    of one layout, for all pairs (``dist_rank``) and for pairs more than 15 px apart
+    (``dist_rank_far``: a latent that saturates beyond a few pixels cannot guide a far plan)."""
+    device = next(model.parameters()).device
+    wall_x, door_y = core.sample_layouts(rng, n)
+    a = rw.sample_free_starts(rng, wall_x, door_y).astype(np.float64)
+    b = rw.sample_free_starts(rng, wall_x, door_y).astype(np.float64)
+    za = model.encode(_frames(a, wall_x, door_y, device))
+    zb = model.encode(_frames(b, wall_x, door_y, device))
+    d_model = model_distance(model, za, zb).float().cpu().numpy()
+    d_true = np.linalg.norm(a - b, axis=1)
+    far = d_true > 15.0
+    return {"dist_rank": _spearman(d_model, d_true),
+            "dist_rank_far": _spearman(d_model[far], d_true[far]) if far.sum() > 2 else float("nan")}
 
 
 def run_gates(model, n: int = 512, seed: int = 0) -> dict[str, float]:
@@ -130,6 +158,7 @@ def run_gates(model, n: int = 512, seed: int = 0) -> dict[str, float]:
         out.update(push_gate(model, n, rng, through_door=False))
         out.update(push_gate(model, n, rng, through_door=True))
         out.update(rollout_errors(model, n, rng))
+        out.update(distance_gate(model, n, rng))
     finally:
         model.train(was_training)
     return out

@@ -26,6 +26,8 @@ class TrainConfig(ModelConfig):
     cross_wall_rate: float = 0.3  # share of windows built around a door crossing
     wall_bump_rate: float = 0.45  # share of windows starting near the wall heading into it
     segment_rate: float = 0.25  # share of planner-like windows (piecewise-constant actions up to 2.45 px)
+    parallel_rate: float = 0.0  # of the planner-like windows: share running along a wall face
+    door_aim_rate: float = 0.0  # of the planner-like windows: share aimed straight through the door
     step_mean: float = 1.2  # random-walk step length (px): truncated normal (SPEC 2.4)
     step_std: float = 0.6
     step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45

@@ -75,28 +75,86 @@ def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: n
     return rows, cols
 
 
-def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: WalkConfig) -> Trajectories:
-    """Planner-like trajectories: piecewise-constant actions (segments of 2-10 steps, uniform
-    heading, speed U(0.3, 2.45) px), half of them starting 2-8 px from the centre wall with the
-    first segment heading into it.
+def _free_or_fallback(rng, start, wall_x, door_y) -> np.ndarray:
+    """Clip starts into the arena; any that is still not free is redrawn uniformly."""
+    lo, hi = core.BORDER_LO + 1.0, core.BORDER_HI - 1.0
+    start = np.clip(start, lo, hi)
+    bad = ~core.is_free(start, wall_x, door_y, core.CONTACT_MARGIN)
+    if bad.any():
+        start[bad] = rw.sample_free_starts(rng, wall_x[bad], door_y[bad])
+    return start
+
+
+def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: WalkConfig,
+                         parallel_share: float = 0.0, door_share: float = 0.0) -> Trajectories:
+    """Planner-like trajectories: piecewise-constant actions (segments of 2-10 steps, speed up to
+    2.45 px), in four families:
+
+    - ``door_share``: start 2-12 px in front of the door (+-8 px of its centre), the first 8 steps aimed
+      at a point 3-15 px behind it (the door's edges included): fast straight crossings, as plans make;
+    - ``parallel_share``: start 0-5 px from a wall face heading along it (+-15 degrees), three
+      quarters along the centre wall (past the door and its edges), a quarter along the border;
+    - the rest: half start 2-8 px from the centre wall with the first segment heading into it,
+      half anywhere with uniform headings.
 
     ``tworooms_env.random_walk`` makes smooth random walks of at most ``step_max`` px per step;
-    plans are piecewise constant and push into walls at full speed, so the model must see that.
+    plans are piecewise constant, run along walls and push into them at full speed, so the model
+    must see that (a model trained without the first two families mispredicts sliding along the
+    wall by 4 px after 8 steps, and its plans stall at the wall).
     """
     wall_x, door_y = core.sample_layouts(rng, n, walk.fixed_wall)
     n_act = length - 1
-    start = rw.sample_free_starts(rng, wall_x, door_y)
-    near = rng.random(n) < 0.5
+    u = rng.random(n)
+    door = u < door_share
+    parallel = (u >= door_share) & (u < door_share + parallel_share)
+    rest = ~(door | parallel)
+    start = rw.sample_free_starts(rng, wall_x, door_y).astype(np.float64)
+    near = rest & (rng.random(n) < 0.5)
     if near.any():
         start[near] = rw.bump_starts_actions(rng, wall_x[near], door_y[near], 1, walk)[0]
+    side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    toward = np.where(side < 0, 0.0, np.pi)  # heading from the start's room into the wall
+    first = rng.uniform(0.0, 2.0 * np.pi, n)
+    first = np.where(near, np.where(start[:, 0] < wall_x, 0.0, np.pi) + rng.uniform(-np.pi / 3, np.pi / 3, n), first)
+    face = core.WALL_HALF_WIDTH + core.CONTACT_MARGIN
+    if door.any():
+        d = np.flatnonzero(door)
+        before = np.stack([wall_x[d] + side[d] * (face + rng.uniform(2, 12, d.size)),
+                           door_y[d] + rng.uniform(-8, 8, d.size)], axis=1)
+        start[d] = _free_or_fallback(rng, before, wall_x[d], door_y[d])
+        aim = np.stack([wall_x[d] - side[d] * (face + rng.uniform(3, 15, d.size)),
+                        door_y[d] + rng.uniform(-core.DOOR_HALF_HEIGHT, core.DOOR_HALF_HEIGHT, d.size)], axis=1)
+        first[d] = np.arctan2(aim[:, 1] - start[d, 1], aim[:, 0] - start[d, 0])
+    if parallel.any():
+        p_idx = np.flatnonzero(parallel)
+        along_border = rng.random(p_idx.size) < 0.25
+        gap = rng.uniform(0.0, 5.0, p_idx.size)
+        y = rng.uniform(core.BORDER_LO + 1.0, core.BORDER_HI - 1.0, p_idx.size)
+        pts = np.stack([wall_x[p_idx] + side[p_idx] * (face + gap), y], axis=1)
+        up = rng.random(p_idx.size) < 0.5
+        heading = np.where(up, np.pi / 2, -np.pi / 2)
+        if along_border.any():  # a horizontal run near the top or bottom border
+            b = np.flatnonzero(along_border)
+            top = rng.random(b.size) < 0.5
+            pts[b, 0] = rng.uniform(core.BORDER_LO + 1.0, core.BORDER_HI - 1.0, b.size)
+            pts[b, 1] = np.where(top, core.BORDER_LO + core.CONTACT_MARGIN + gap[b],
+                                 core.BORDER_HI - core.CONTACT_MARGIN - gap[b])
+            heading[b] = np.where(rng.random(b.size) < 0.5, 0.0, np.pi)
+        start[p_idx] = _free_or_fallback(rng, pts, wall_x[p_idx], door_y[p_idx])
+        first[p_idx] = heading + rng.uniform(-np.pi / 12, np.pi / 12, p_idx.size)
     ends = np.cumsum(rng.integers(2, 11, size=(n, n_act)), axis=1)  # segment end steps
     seg_id = (np.arange(n_act)[None, :, None] >= ends[:, None, :]).sum(axis=-1)  # [n, n_act]
     theta = rng.uniform(0.0, 2.0 * np.pi, (n, n_act))
-    toward = np.where(start[:, 0] < wall_x, 0.0, np.pi)
-    theta[:, 0] = np.where(near, toward + rng.uniform(-np.pi / 3, np.pi / 3, n), theta[:, 0])
+    theta[:, 0] = first
+    keep = parallel[:, None] & (rng.random((n, n_act)) < 0.7)  # parallel runs mostly keep going along
+    theta = np.where(keep, first[:, None] + rng.uniform(-np.pi / 12, np.pi / 12, (n, n_act)), theta)
     speed = rng.uniform(0.3, core.MAX_STEP_NORM, (n, n_act))
     th, sp = np.take_along_axis(theta, seg_id, 1), np.take_along_axis(speed, seg_id, 1)
-    positions, actions, blocked = rw.simulate(start, np.stack([sp * np.cos(th), sp * np.sin(th)], -1), wall_x, door_y)
+    run = door[:, None] & (np.arange(n_act) < 8)[None, :]  # door windows: 8 straight steps at the aim
+    th = np.where(run, first[:, None], th)
+    sp = np.where(run, rng.uniform(1.2, core.MAX_STEP_NORM, n)[:, None], sp)
+    positions, actions, blocked = rw.simulate(start.astype(np.float32), np.stack([sp * np.cos(th), sp * np.sin(th)], -1),
+                                              wall_x, door_y)
     return Trajectories(positions=positions, actions=actions, blocked=blocked, wall_x=wall_x.astype(np.int16),
                         door_y=door_y.astype(np.int16), kind=np.full(n, -1, dtype=np.int8))
 
@@ -127,7 +185,7 @@ class WindowSource:
         n_seg = int(round(self.cfg.segment_rate * n))
         traj = generate_trajectories(rng, n - n_seg, self.walk)  # one window per trajectory
         if n_seg:
-            traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk)])
+            traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk, self.cfg.parallel_rate, self.cfg.door_aim_rate)])
         if not self.profiles:
             return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len)
         rows, cols = profiles_from_positions(traj.positions.reshape(-1, 2), np.repeat(traj.wall_x, t_len),
