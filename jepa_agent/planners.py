@@ -74,7 +74,7 @@ class PlannerConfig:
     num_samples: int = 256
     num_elites: int = 32
     iterations_first: int = 20
-    iterations_later: int = 3
+    iterations_later: int = 6
     init_std: float = 3.0
     warm_std: float | None = None
     min_std: float = 0.1

@@ -52,8 +52,8 @@ class ModelConfig:
     predictor_hidden: int = 256
     predictor_depth: int = 2
     action_encoder: str = "identity"  # identity | mlp
-    action_chunk: int = 2  # actions consumed per predictor call
-    rollout_steps: int = 16  # K of eq. 9-11 (in environment steps)
+    action_chunk: int = 5  # actions consumed per predictor call (plans use 10-step segments: 2 calls each)
+    rollout_steps: int = 40  # K of eq. 9-11 in environment steps (8 predictor calls); plans look 90 ahead
     tbptt: int = 0  # detach the rollout every n predictor calls (0: full backpropagation)
     detach_targets: bool = False  # the reference keeps gradients through the targets
     pred_coeff: float = 4.0
