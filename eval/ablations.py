@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--replan-every", type=int, default=None)
     p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--rows", choices=("all", "planners", "ablations"), default="all",
+                   help="which rows to run (two processes can split the table over two cores)")
     p.add_argument("--out", default="outputs/ablations")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -72,10 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     analytic = args.checkpoint == "true-dynamics"
     agent = "jepa-true-dynamics" if analytic else "jepa"
     ckpt = None if analytic else args.checkpoint
-    rows = [_row(name, agent, ckpt, planner, over, args) for name, planner, over in PLANNER_ROWS]
-    if SAME_BUDGET in ablated:
+    rows = [] if args.rows == "ablations" else [
+        _row(name, agent, ckpt, planner, over, args) for name, planner, over in PLANNER_ROWS]
+    if args.rows == "planners":
+        ablated = None
+    elif SAME_BUDGET in ablated:
         rows.append(_row(f"{SAME_BUDGET} (MPPI)", "jepa", ablated[SAME_BUDGET], "mppi", {}, args))
-    for name in ABLATIONS:  # never drop a row: a missing checkpoint is a row that says so
+    for name in ABLATIONS if ablated is not None else ():  # never drop a row: a missing checkpoint says so
         if name in ablated:
             rows.append(_row(f"{name} (MPPI)", "jepa", ablated[name], "mppi", {}, args))
         else:
