@@ -3,7 +3,8 @@ the cost of one planner-sized unroll.
 
     python -m benchmarks.bench_world_model [--steps 5] [--ref-batch 32] [--threads 0] [--json out.json]
 
-A "trajectory" is one training window (17 frames, 16 actions), as in MEASUREMENTS.md. Each preset
+A "trajectory" is one training window of the preset (the reference: 17 frames, 16 actions, as in
+MEASUREMENTS.md; the cpu preset: 41 frames, 40 actions, so per frame its lead is 2.4x larger). Each preset
 runs a full training step (data generation + forward + backward + optimiser) on its own batch
 size; the reference preset (IMPALA CNN + 512-d GRU) is measured on a smaller batch by default
 because one 384-window step takes about a minute on 2 cores (its per-window cost barely depends

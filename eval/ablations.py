@@ -61,9 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--rows", choices=("all", "planners", "ablations"), default="all",
                    help="which rows to run (two processes can split the table over two cores)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; use 1 when "
+                   "two evaluations share 2 cores)")
     p.add_argument("--out", default="outputs/ablations")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     ablated = {}
     for item in args.ablated:
