@@ -75,16 +75,6 @@ def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: n
     return rows, cols
 
 
-def _free_or_fallback(rng, start, wall_x, door_y) -> np.ndarray:
-    """Clip starts into the arena; any that is still not free is redrawn uniformly."""
-    lo, hi = core.BORDER_LO + 1.0, core.BORDER_HI - 1.0
-    start = np.clip(start, lo, hi)
-    bad = ~core.is_free(start, wall_x, door_y, core.CONTACT_MARGIN)
-    if bad.any():
-        start[bad] = rw.sample_free_starts(rng, wall_x[bad], door_y[bad])
-    return start
-
-
 def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: WalkConfig,
                          parallel_share: float = 0.0, door_share: float = 0.0) -> Trajectories:
     """Planner-like trajectories: piecewise-constant actions (segments of 2-10 steps, speed up to
@@ -108,12 +98,11 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
     door = u < door_share
     parallel = (u >= door_share) & (u < door_share + parallel_share)
     rest = ~(door | parallel)
-    start = rw.sample_free_starts(rng, wall_x, door_y).astype(np.float64)
+    start = rw.sample_free_starts(rng, wall_x, door_y)
     near = rest & (rng.random(n) < 0.5)
     if near.any():
         start[near] = rw.bump_starts_actions(rng, wall_x[near], door_y[near], 1, walk)[0]
     side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-    toward = np.where(side < 0, 0.0, np.pi)  # heading from the start's room into the wall
     first = rng.uniform(0.0, 2.0 * np.pi, n)
     first = np.where(near, np.where(start[:, 0] < wall_x, 0.0, np.pi) + rng.uniform(-np.pi / 3, np.pi / 3, n), first)
     face = core.WALL_HALF_WIDTH + core.CONTACT_MARGIN
@@ -121,7 +110,7 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
         d = np.flatnonzero(door)
         before = np.stack([wall_x[d] + side[d] * (face + rng.uniform(2, 12, d.size)),
                            door_y[d] + rng.uniform(-8, 8, d.size)], axis=1)
-        start[d] = _free_or_fallback(rng, before, wall_x[d], door_y[d])
+        start[d] = rw.clip_to_free(rng, before, wall_x[d], door_y[d])
         aim = np.stack([wall_x[d] - side[d] * (face + rng.uniform(3, 15, d.size)),
                         door_y[d] + rng.uniform(-core.DOOR_HALF_HEIGHT, core.DOOR_HALF_HEIGHT, d.size)], axis=1)
         first[d] = np.arctan2(aim[:, 1] - start[d, 1], aim[:, 0] - start[d, 0])
@@ -140,7 +129,7 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
             pts[b, 1] = np.where(top, core.BORDER_LO + core.CONTACT_MARGIN + gap[b],
                                  core.BORDER_HI - core.CONTACT_MARGIN - gap[b])
             heading[b] = np.where(rng.random(b.size) < 0.5, 0.0, np.pi)
-        start[p_idx] = _free_or_fallback(rng, pts, wall_x[p_idx], door_y[p_idx])
+        start[p_idx] = rw.clip_to_free(rng, pts, wall_x[p_idx], door_y[p_idx])
         first[p_idx] = heading + rng.uniform(-np.pi / 12, np.pi / 12, p_idx.size)
     ends = np.cumsum(rng.integers(2, 11, size=(n, n_act)), axis=1)  # segment end steps
     seg_id = (np.arange(n_act)[None, :, None] >= ends[:, None, :]).sum(axis=-1)  # [n, n_act]
@@ -153,7 +142,7 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
     run = door[:, None] & (np.arange(n_act) < 8)[None, :]  # door windows: 8 straight steps at the aim
     th = np.where(run, first[:, None], th)
     sp = np.where(run, rng.uniform(1.2, core.MAX_STEP_NORM, n)[:, None], sp)
-    positions, actions, blocked = rw.simulate(start.astype(np.float32), np.stack([sp * np.cos(th), sp * np.sin(th)], -1),
+    positions, actions, blocked = rw.simulate(start, np.stack([sp * np.cos(th), sp * np.sin(th)], -1),
                                               wall_x, door_y)
     return Trajectories(positions=positions, actions=actions, blocked=blocked, wall_x=wall_x.astype(np.int16),
                         door_y=door_y.astype(np.int16), kind=np.full(n, -1, dtype=np.int8))

@@ -186,6 +186,17 @@ def walk_starts_actions(rng, wall_x, door_y, n_actions, cfg):
     return start, actions
 
 
+def clip_to_free(rng: np.random.Generator, points: np.ndarray, wall_x, door_y) -> np.ndarray:
+    """Float32 starts from wished-for points [N, 2]: clipped 1 px inside the border; any that is
+    still not free (inside the wall or its contact margin) is redrawn uniformly."""
+    lo, hi = core.BORDER_LO + 1.0, core.BORDER_HI - 1.0
+    start = np.clip(points, lo, hi).astype(np.float32)
+    bad = ~core.is_free(start, wall_x, door_y, core.CONTACT_MARGIN)
+    if bad.any():
+        start[bad] = sample_free_starts(rng, wall_x[bad], door_y[bad])
+    return start
+
+
 def bump_starts_actions(rng, wall_x, door_y, n_actions, cfg):
     """Wall bumps: start 2-8 px from a wall face, heading into the wall within +-45 degrees.
 
@@ -200,10 +211,7 @@ def bump_starts_actions(rng, wall_x, door_y, n_actions, cfg):
     near_door = rng.random(n) < 0.5
     reach = core.DOOR_HALF_HEIGHT + 4.0
     y = np.where(near_door, door_y + rng.uniform(-reach, reach, n), rng.uniform(lo, hi, n))
-    start = np.clip(np.stack([x, y], axis=1), lo, hi).astype(np.float32)
-    bad = ~core.is_free(start, wall_x, door_y, core.CONTACT_MARGIN)
-    if bad.any():  # clipping at the border can only fail for extreme configs: fall back
-        start[bad] = sample_free_starts(rng, wall_x[bad], door_y[bad])
+    start = clip_to_free(rng, np.stack([x, y], axis=1), wall_x, door_y)
     toward = np.where(side < 0, 0.0, np.pi)
     heading = toward + rng.uniform(-np.pi / 4, np.pi / 4, n)
     return start, random_walk_actions(rng, heading, n_actions, cfg)
