@@ -58,6 +58,7 @@ class ModelConfig:
     detach_targets: bool = False  # the reference keeps gradients through the targets
     pred_coeff: float = 4.0
     onestep_coeff: float = 4.0  # one-step (one-call) prediction from every frame
+    onestep_stride: int = 1  # one-step starts every n-th frame from a random offset (1: every frame)
     std_coeff: float = 16.0
     cov_coeff: float = 8.0
     sim_coeff: float = 12.0
@@ -69,7 +70,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("latent_dim", "encoder_hidden", "predictor_hidden", "predictor_depth", "action_chunk",
-                     "rollout_steps", "probe_hidden", "idm_hidden"):
+                     "rollout_steps", "probe_hidden", "idm_hidden", "onestep_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.rollout_steps % self.action_chunk:
@@ -208,12 +209,15 @@ class WorldModel(nn.Module):
             raise ValueError(f"windows of {t_len} frames are too short for action_chunk {k}")
         z_hat = self.unroll(z[:, 0], actions[:, : n_calls * k], tbptt=cfg.tbptt)[:, 1:]  # eq. 9-10
         terms["pred"] = (z_hat[..., :a_dim] - target[:, k : n_calls * k + 1 : k, :a_dim]).pow(2).mean()  # eq. 11
-        if cfg.onestep_coeff > 0:  # one predictor call from every frame, all frames in parallel
-            starts = t_len - k
-            a_win = actions.unfold(1, k, 1).transpose(-1, -2)  # [B, T-k, k, 2]
-            z1 = self.predictor(z[:, :starts].reshape(b * starts, -1),
-                                self.action_encoder(a_win.reshape(b * starts, k, 2)))
-            terms["onestep"] = (z1[:, :a_dim] - target[:, k:, :a_dim].reshape(b * starts, -1)).pow(2).mean()
+        if cfg.onestep_coeff > 0:  # one predictor call from every (n-th) frame, all in parallel
+            a_win = actions.unfold(1, k, 1).transpose(-1, -2)  # [B, T-k, k, 2]: the chunk after each frame
+            src, dst = z[:, : t_len - k], target[:, k:]
+            if cfg.onestep_stride > 1:  # an unbiased subsample of the same term: a random offset per batch
+                offset = int(torch.randint(cfg.onestep_stride, (1,)))
+                a_win, src, dst = (x[:, offset :: cfg.onestep_stride] for x in (a_win, src, dst))
+            starts = src.shape[1]
+            z1 = self.predictor(src.reshape(b * starts, -1), self.action_encoder(a_win.reshape(b * starts, k, 2)))
+            terms["onestep"] = (z1[:, :a_dim] - dst[..., :a_dim].reshape(b * starts, -1)).pow(2).mean()
         terms["std"] = self.variance(z_agent)  # eq. 6, B*T pooled samples
         terms["cov"] = self.covariance(z_agent)  # eq. 7
         terms["sim"] = self.time_similarity(z_agent)  # eq. 12

@@ -199,3 +199,29 @@ def test_chunked_energy_matches_manual_rollout():
     one = [model.predictor(z[:, t], actions[:, t : t + 2].reshape(3, 4) / 2.45) for t in range(3)]
     manual = torch.stack([((o[:, :a_dim] - z[:, t + 2, :a_dim]) ** 2).mean() for t, o in enumerate(one)]).mean()
     assert torch.allclose(terms["onestep"], manual, atol=1e-6)
+
+
+def test_onestep_stride_subsamples_the_same_term():
+    """onestep_stride n: the one-step term over starts offset, offset + n, ... with a random offset;
+    averaged over the offsets it is the every-frame term (an unbiased subsample)."""
+    torch.manual_seed(3)
+    full = WorldModel({**TINY, "action_chunk": 1, "rollout_steps": 4})
+    strided = WorldModel({**TINY, "action_chunk": 1, "rollout_steps": 4, "onestep_stride": 2})
+    strided.load_state_dict(full.state_dict())
+    z, actions = torch.randn(3, 5, 12), torch.randn(3, 4, 2)
+    _, every = full.energy(z, actions)
+    with torch.no_grad():
+        per_start = [((strided.predictor(z[:, t], actions[:, t : t + 1].reshape(3, 2) / 2.45)[:, : full.agent_dim]
+                       - z[:, t + 1, : full.agent_dim]) ** 2).mean() for t in range(4)]
+    seen = set()
+    for seed in range(20):
+        torch.manual_seed(seed)
+        _, terms = strided.energy(z, actions)
+        value = float(terms["onestep"].detach())
+        offset = 0 if abs(value - float((per_start[0] + per_start[2]) / 2)) < 1e-6 else 1
+        assert abs(value - float((per_start[offset] + per_start[offset + 2]) / 2)) < 1e-6
+        seen.add(offset)
+    assert seen == {0, 1}
+    assert torch.allclose(every["onestep"], torch.stack(per_start).mean(), atol=1e-6)
+    with pytest.raises(ValueError, match="onestep_stride"):
+        WorldModel({**TINY, "onestep_stride": 0})
