@@ -17,7 +17,7 @@ from jepa_agent.world_model import (
 from tworooms_env import core
 
 TINY = dict(latent_dim=12, layout_dim=4, encoder_hidden=32, predictor_hidden=32, probe_hidden=16, rollout_steps=4,
-            action_chunk=1, pred_coeff=1.0, onestep_coeff=1.0)
+            action_chunk=1, pred_coeff=1.0, onestep_coeff=1.0, onestep_stride=1)
 
 
 def frames(b: int, t: int, seed: int = 0) -> torch.Tensor:

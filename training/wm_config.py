@@ -22,7 +22,7 @@ class TrainConfig(ModelConfig):
 
     preset: str = "cpu"
     # ---- data: windows of random walks (tworooms_env.random_walk), generated on the fly
-    window: int = 41  # frames per training window (rollout_steps + 1)
+    window: int = 81  # frames per training window (rollout_steps + 1)
     cross_wall_rate: float = 0.3  # share of windows built around a door crossing
     wall_bump_rate: float = 0.45  # share of windows starting near the wall heading into it
     segment_rate: float = 0.5  # share of planner-like windows (piecewise-constant actions up to 2.45 px)
@@ -34,10 +34,10 @@ class TrainConfig(ModelConfig):
     fixed_wall: bool = False
     fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
     dataset: str = ""  # optional .npz of trajectories (positions, actions, wall_x, door_y)
-    data_workers: int = 1  # background processes making batches while the model trains (0: inline)
+    data_workers: int = 0  # background processes making batches while the model trains (0: inline)
     # ---- optimisation (SPEC 3.6)
     batch_size: int = 256
-    epochs: int = 18
+    epochs: int = 12
     steps_per_epoch: int = 600
     lr: float = 3e-3
     weight_decay: float = 1e-5
@@ -84,7 +84,7 @@ class TrainConfig(ModelConfig):
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
         latent_dim=12, layout_dim=4, encoder_hidden=32, predictor_hidden=32, probe_hidden=16,
-        window=9, rollout_steps=8, action_chunk=2, threads=1, data_workers=0, batch_size=8, epochs=2, steps_per_epoch=4, log_every=2,
+        window=9, rollout_steps=8, action_chunk=2, onestep_stride=1, threads=1, batch_size=8, epochs=2, steps_per_epoch=4, log_every=2,
         gate_samples=32, tensorboard=False, max_minutes=0.0, out_dir="outputs/world_model/tiny",
     ),
     "cpu": dict(),  # the dataclass defaults are the CPU recipe
