@@ -76,14 +76,20 @@ def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: n
 
 
 def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: WalkConfig,
-                         parallel_share: float = 0.0, door_share: float = 0.0) -> Trajectories:
+                         parallel_share: float = 0.0, door_share: float = 0.0,
+                         push_share: float = 0.0) -> Trajectories:
     """Planner-like trajectories: piecewise-constant actions (segments of 2-10 steps, speed up to
-    2.45 px), in four families:
+    2.45 px), in five families:
 
     - ``door_share``: start 2-12 px in front of the door (+-8 px of its centre), the first 8 steps aimed
       at a point 3-15 px behind it (the door's edges included): fast straight crossings, as plans make;
     - ``parallel_share``: start 0-5 px from a wall face heading along it (+-15 degrees), three
       quarters along the centre wall (past the door and its edges), a quarter along the border;
+    - ``push_share``: start 0-12 px from a face of the centre wall; 60 % of the segments head into it
+      (within +-85 degrees of its normal, so mostly diagonal pushes), the others anywhere. The env
+      cancels a whole step that would enter the wall, so a diagonal push from contact goes nowhere;
+      plans that rely on sliding through the wall are what the planner finds when the model gets
+      this wrong (the agent then stalls across the wall from the goal);
     - the rest: half start 2-8 px from the centre wall with the first segment heading into it,
       half anywhere with uniform headings.
 
@@ -97,7 +103,8 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
     u = rng.random(n)
     door = u < door_share
     parallel = (u >= door_share) & (u < door_share + parallel_share)
-    rest = ~(door | parallel)
+    push = (u >= door_share + parallel_share) & (u < door_share + parallel_share + push_share)
+    rest = ~(door | parallel | push)
     start = rw.sample_free_starts(rng, wall_x, door_y)
     near = rest & (rng.random(n) < 0.5)
     if near.any():
@@ -131,12 +138,23 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
             heading[b] = np.where(rng.random(b.size) < 0.5, 0.0, np.pi)
         start[p_idx] = rw.clip_to_free(rng, pts, wall_x[p_idx], door_y[p_idx])
         first[p_idx] = heading + rng.uniform(-np.pi / 12, np.pi / 12, p_idx.size)
+    into = np.where(side < 0, 0.0, np.pi)  # heading into the centre wall from each window's side
+    if push.any():
+        q = np.flatnonzero(push)
+        pts = np.stack([wall_x[q] + side[q] * (face + rng.uniform(0.0, 12.0, q.size)),
+                        rng.uniform(core.BORDER_LO + 1.0, core.BORDER_HI - 1.0, q.size)], axis=1)
+        start[q] = rw.clip_to_free(rng, pts, wall_x[q], door_y[q])
+        side[q] = np.where(start[q, 0] < wall_x[q], -1.0, 1.0)  # a redrawn start may sit on the other side
+        into[q] = np.where(side[q] < 0, 0.0, np.pi)
+        first[q] = into[q] + rng.uniform(-np.radians(85), np.radians(85), q.size)
     ends = np.cumsum(rng.integers(2, 11, size=(n, n_act)), axis=1)  # segment end steps
     seg_id = (np.arange(n_act)[None, :, None] >= ends[:, None, :]).sum(axis=-1)  # [n, n_act]
     theta = rng.uniform(0.0, 2.0 * np.pi, (n, n_act))
     theta[:, 0] = first
     keep = parallel[:, None] & (rng.random((n, n_act)) < 0.7)  # parallel runs mostly keep going along
     theta = np.where(keep, first[:, None] + rng.uniform(-np.pi / 12, np.pi / 12, (n, n_act)), theta)
+    pushing = push[:, None] & (rng.random((n, n_act)) < 0.6)
+    theta = np.where(pushing, into[:, None] + rng.uniform(-np.radians(85), np.radians(85), (n, n_act)), theta)
     speed = rng.uniform(0.3, core.MAX_STEP_NORM, (n, n_act))
     th, sp = np.take_along_axis(theta, seg_id, 1), np.take_along_axis(speed, seg_id, 1)
     run = door[:, None] & (np.arange(n_act) < 8)[None, :]  # door windows: 8 straight steps at the aim
@@ -174,7 +192,8 @@ class WindowSource:
         n_seg = int(round(self.cfg.segment_rate * n))
         traj = generate_trajectories(rng, n - n_seg, self.walk)  # one window per trajectory
         if n_seg:
-            traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk, self.cfg.parallel_rate, self.cfg.door_aim_rate)])
+            traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk, self.cfg.parallel_rate,
+                                                                           self.cfg.door_aim_rate, self.cfg.push_rate)])
         if not self.profiles:
             return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len)
         rows, cols = profiles_from_positions(traj.positions.reshape(-1, 2), np.repeat(traj.wall_x, t_len),
