@@ -1,0 +1,145 @@
+"""Why did an episode fail? Model error or search error, at the state where the agent stalled.
+
+    python -m eval.diagnose --checkpoint PATH --seed 1 --tasks 53,63 --json out.json
+    python -m eval.diagnose --from-json outputs/eval/jepa_seed1.json     # the failures of an evaluation
+
+Each task is re-run alone (one episode, the agent's default planner). At the state where it ended,
+the world model scores three action sequences of the planning horizon with the planner's cost (the
+latent distance of the last imagined state to the goal):
+
+- ``plan``: a fresh MPPI plan from that state (what the agent would do next);
+- ``door_route``: a privileged route through the door (step back from the wall, along it to the
+  door's height, through, then to the goal), which truly reaches the goal;
+- ``stay``: doing nothing.
+
+and the true dynamics say where ``plan`` really ends. A plan that the model scores below the door
+route but that truly ends far from the goal is a *model* error the planner exploits (it imagines a
+way through the wall); a door route scored best but not found is a *search* error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import gymnasium
+import numpy as np
+import torch
+
+import tworooms_env  # noqa: F401 - registers TwoRooms-v0
+from jepa_agent.agent import JEPAAgent
+from jepa_agent.planners import MPPIPlanner
+from tworooms_env import core
+
+DOOR_STANDOFF = 6.0  # px from the wall's centre line: the door route's waypoints on each side
+
+
+def door_route(position: np.ndarray, goal: np.ndarray, wall_x: int, door_y: int, steps: int) -> np.ndarray:
+    """Per-step pixel actions [steps, 2]: away from the wall, to the door's height, through, to the goal.
+
+    Made with the true dynamics (privileged), for diagnosis only. From the goal's room it heads
+    straight to the goal.
+    """
+    side = 1.0 if goal[0] > wall_x else -1.0
+    if np.sign(position[0] - wall_x) == side:
+        waypoints = [goal]
+    else:
+        waypoints = [np.array([wall_x - side * DOOR_STANDOFF, position[1]]), np.array([wall_x - side * DOOR_STANDOFF, door_y]),
+                     np.array([wall_x + side * DOOR_STANDOFF, door_y]), goal]
+    pos, out, w = np.asarray(position, np.float64).copy(), [], 0
+    for _ in range(steps):
+        while w < len(waypoints) - 1 and np.linalg.norm(waypoints[w] - pos) < 0.5:
+            w += 1
+        d = waypoints[w] - pos
+        a = d * min(1.0, core.MAX_STEP_NORM / max(float(np.linalg.norm(d)), 1e-9))
+        out.append(a)
+        pos = core.step_positions(pos[None], a[None], np.array([wall_x]), np.array([door_y]))[0][0]
+    return np.asarray(out, dtype=np.float32)
+
+
+@torch.no_grad()
+def diagnose_task(agent: JEPAAgent, seed: int, index: int, max_steps: int = 200) -> dict[str, Any]:
+    """Re-run task (seed, index) with ``agent`` and diagnose the state it ends in."""
+    env = gymnasium.make("TwoRooms-v0", max_episode_steps=max_steps)
+    obs, info = env.reset(options={"task_seed": seed, "task_index": index})
+    goal_obs = info["goal_obs"]
+    agent.reset()
+    for _ in range(max_steps):
+        obs, _, terminated, truncated, info = env.step(agent.act(obs, goal_obs))
+        if terminated or truncated:
+            break
+    env.close()
+    pos, goal = np.asarray(info["position"], np.float64), np.asarray(info["goal"], np.float64)
+    wall_x, door_y = int(info["wall_x"]), int(info["door_y"])
+    model = agent.model
+    frames = core.render_frames(np.stack([pos, goal]), np.array([wall_x] * 2), np.array([door_y] * 2))
+    z = model.encode(torch.from_numpy(frames).to(agent.device))
+    z0, z_goal = z[:1], z[1:]
+    horizon = agent.planner.config.horizon
+    chunk = int(getattr(model, "action_chunk", 1) or 1)
+    horizon -= horizon % chunk
+
+    def cost(actions: np.ndarray) -> float:
+        a = torch.as_tensor(actions, dtype=torch.float32, device=agent.device)[None]
+        z_end = model.unroll(z0, a)[:, -1:]
+        return float(model.planning_distance(z_end, z_goal[:, None])[0, 0])
+
+    route = door_route(pos, goal, wall_x, door_y, horizon)
+    planner = MPPIPlanner(agent.planner.config, device=agent.device)
+    plan = planner.plan(model, z0, z_goal, horizon)[0].cpu().numpy()[:horizon]
+    walls = (np.array([wall_x]), np.array([door_y]))
+    plan_end = core.rollout_positions(pos[None], plan[None], *walls)[0, -1]
+    route_end = core.rollout_positions(pos[None], route[None], *walls)[0, -1]
+    costs = {"plan": cost(plan), "door_route": cost(route), "stay": cost(np.zeros_like(route))}
+    dist = float(np.linalg.norm(pos - goal))
+    failed = dist >= 4.5
+    verdict = "success" if not failed else (
+        "model error (a plan scored better than the door route ends far from the goal)"
+        if costs["plan"] < costs["door_route"] and np.linalg.norm(plan_end - goal) >= 4.5
+        else "search error (the door route scores best but was not found)"
+        if costs["door_route"] <= min(costs["plan"], costs["stay"]) else "other")
+    return {
+        "seed": seed, "index": index, "wall_x": wall_x, "door_y": door_y, "final_distance": dist,
+        "final_position": pos.tolist(), "goal": goal.tolist(), "cost": costs,
+        "plan_true_end_distance": float(np.linalg.norm(plan_end - goal)),
+        "door_route_true_end_distance": float(np.linalg.norm(route_end - goal)), "verdict": verdict,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None, help="world model (default: the shipped one)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tasks", default="", help="comma-separated task indices")
+    p.add_argument("--from-json", default="", help="diagnose the failed episodes of an eval.planning JSON")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default="", help="write the diagnoses here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    tasks: list[tuple[int, int]] = [(args.seed, int(i)) for i in args.tasks.split(",") if i.strip()]
+    checkpoint = args.checkpoint
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        tasks += [(e["seed"], e["index"]) for e in result["per_episode"] if not e["success"]]
+        checkpoint = checkpoint or result.get("checkpoint")
+    if not tasks:
+        p.error("no tasks: give --tasks or --from-json with failed episodes")
+    agent = JEPAAgent.from_pretrained(checkpoint)
+    rows = []
+    for seed, index in tasks:
+        r = diagnose_task(agent, seed, index)
+        rows.append(r)
+        c = r["cost"]
+        print(f"seed {seed} task {index:4d}: ends {r['final_distance']:5.1f} px from the goal | cost plan "
+              f"{c['plan']:.3f} (truly ends {r['plan_true_end_distance']:5.1f} px) door route {c['door_route']:.3f} "
+              f"stay {c['stay']:.3f} | {r['verdict']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"checkpoint": checkpoint, "tasks": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
