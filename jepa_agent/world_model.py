@@ -53,12 +53,12 @@ class ModelConfig:
     predictor_depth: int = 2
     action_encoder: str = "identity"  # identity | mlp
     action_chunk: int = 5  # actions consumed per predictor call (plans use 10-step segments: 2 calls each)
-    rollout_steps: int = 80  # K of eq. 9-11 in environment steps (16 predictor calls); plans look 90 ahead
+    rollout_steps: int = 40  # K of eq. 9-11 in environment steps (8 predictor calls); plans look 90 ahead
     tbptt: int = 0  # detach the rollout every n predictor calls (0: full backpropagation)
     detach_targets: bool = False  # the reference keeps gradients through the targets
     pred_coeff: float = 4.0
     onestep_coeff: float = 4.0  # one-step (one-call) prediction from every frame
-    onestep_stride: int = 3  # one-step starts every n-th frame from a random offset (1: every frame)
+    onestep_stride: int = 1  # one-step starts every n-th frame from a random offset (1: every frame)
     std_coeff: float = 16.0
     cov_coeff: float = 8.0
     sim_coeff: float = 12.0
