@@ -8,13 +8,14 @@ the world model scores three action sequences of the planning horizon with the p
 latent distance of the last imagined state to the goal):
 
 - ``plan``: a fresh MPPI plan from that state (what the agent would do next);
-- ``door_route``: a privileged route through the door (step back from the wall, along it to the
-  door's height, through, then to the goal), which truly reaches the goal;
+- ``door_route``: the oracle baseline's route from that state (privileged: through the door, then
+  to the goal), which truly reaches the goal;
 - ``stay``: doing nothing.
 
-and the true dynamics say where ``plan`` really ends. A plan that the model scores below the door
-route but that truly ends far from the goal is a *model* error the planner exploits (it imagines a
-way through the wall); a door route scored best but not found is a *search* error.
+and the true dynamics say where ``plan`` really ends; the model's position probe says where it
+imagines each sequence ends. A plan that the model scores below the door route but that truly ends
+far from the goal is a *model* error the planner exploits; a door route scored best but not found
+is a *search* error.
 """
 
 from __future__ import annotations
@@ -30,33 +31,22 @@ import numpy as np
 import torch
 
 import tworooms_env  # noqa: F401 - registers TwoRooms-v0
+from eval.baselines.scripted import OraclePolicy
 from jepa_agent.agent import JEPAAgent
 from jepa_agent.planners import MPPIPlanner
 from tworooms_env import core
 
-DOOR_STANDOFF = 6.0  # px from the wall's centre line: the door route's waypoints on each side
 
-
-def door_route(position: np.ndarray, goal: np.ndarray, wall_x: int, door_y: int, steps: int) -> np.ndarray:
-    """Per-step pixel actions [steps, 2]: away from the wall, to the door's height, through, to the goal.
-
-    Made with the true dynamics (privileged), for diagnosis only. From the goal's room it heads
-    straight to the goal.
-    """
-    side = 1.0 if goal[0] > wall_x else -1.0
-    if np.sign(position[0] - wall_x) == side:
-        waypoints = [goal]
-    else:
-        waypoints = [np.array([wall_x - side * DOOR_STANDOFF, position[1]]), np.array([wall_x - side * DOOR_STANDOFF, door_y]),
-                     np.array([wall_x + side * DOOR_STANDOFF, door_y]), goal]
-    pos, out, w = np.asarray(position, np.float64).copy(), [], 0
+def oracle_route(position: np.ndarray, goal: np.ndarray, wall_x: int, door_y: int, steps: int) -> np.ndarray:
+    """Per-step pixel actions [steps, 2] of the oracle baseline from ``position``, made with the true
+    dynamics (privileged, for diagnosis only): through the door, then to the goal."""
+    oracle, pos, out = OraclePolicy(), np.asarray(position, np.float64).copy(), []
+    walls = (np.array([wall_x]), np.array([door_y]))
     for _ in range(steps):
-        while w < len(waypoints) - 1 and np.linalg.norm(waypoints[w] - pos) < 0.5:
-            w += 1
-        d = waypoints[w] - pos
-        a = d * min(1.0, core.MAX_STEP_NORM / max(float(np.linalg.norm(d)), 1e-9))
+        info = {"position": pos, "goal": goal, "wall_x": wall_x, "door_y": door_y}
+        a = oracle.act_batch(None, None, [info])[0].astype(np.float64) * core.MAX_STEP_NORM
         out.append(a)
-        pos = core.step_positions(pos[None], a[None], np.array([wall_x]), np.array([door_y]))[0][0]
+        pos = core.step_positions(pos[None], a[None], *walls)[0][0]
     return np.asarray(out, dtype=np.float32)
 
 
@@ -87,13 +77,18 @@ def diagnose_task(agent: JEPAAgent, seed: int, index: int, max_steps: int = 200)
         z_end = model.unroll(z0, a)[:, -1:]
         return float(model.planning_distance(z_end, z_goal[:, None])[0, 0])
 
-    route = door_route(pos, goal, wall_x, door_y, horizon)
+    route = oracle_route(pos, goal, wall_x, door_y, horizon)
     planner = MPPIPlanner(agent.planner.config, device=agent.device)
     plan = planner.plan(model, z0, z_goal, horizon)[0].cpu().numpy()[:horizon]
     walls = (np.array([wall_x]), np.array([door_y]))
     plan_end = core.rollout_positions(pos[None], plan[None], *walls)[0, -1]
     route_end = core.rollout_positions(pos[None], route[None], *walls)[0, -1]
     costs = {"plan": cost(plan), "door_route": cost(route), "stay": cost(np.zeros_like(route))}
+    imagined = {"plan": None, "door_route": None}  # where the model thinks each ends (position probe)
+    if callable(getattr(model, "probe", None)):
+        for name, actions in (("plan", plan), ("door_route", route)):
+            z_seq = model.unroll(z0, torch.as_tensor(actions, dtype=torch.float32, device=agent.device)[None])
+            imagined[name] = model.probe(z_seq[:, -1])[0].cpu().numpy().tolist()
     dist = float(np.linalg.norm(pos - goal))
     failed = dist >= 4.5
     verdict = "success" if not failed else (
@@ -104,6 +99,8 @@ def diagnose_task(agent: JEPAAgent, seed: int, index: int, max_steps: int = 200)
     return {
         "seed": seed, "index": index, "wall_x": wall_x, "door_y": door_y, "final_distance": dist,
         "final_position": pos.tolist(), "goal": goal.tolist(), "cost": costs,
+        "plan_true_end": plan_end.tolist(), "plan_imagined_end": imagined["plan"],
+        "door_route_imagined_end": imagined["door_route"],
         "plan_true_end_distance": float(np.linalg.norm(plan_end - goal)),
         "door_route_true_end_distance": float(np.linalg.norm(route_end - goal)), "verdict": verdict,
     }
@@ -136,6 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"seed {seed} task {index:4d}: ends {r['final_distance']:5.1f} px from the goal | cost plan "
               f"{c['plan']:.3f} (truly ends {r['plan_true_end_distance']:5.1f} px) door route {c['door_route']:.3f} "
               f"stay {c['stay']:.3f} | {r['verdict']}")
+        if r["plan_imagined_end"] is not None:
+            goal = np.asarray(r["goal"])
+            off = {k: float(np.linalg.norm(np.asarray(r[f"{k}_imagined_end"]) - goal)) for k in ("plan", "door_route")}
+            print(f"    imagined (position probe): the plan ends at x = {r['plan_imagined_end'][0]:.1f} (wall x = "
+                  f"{r['wall_x']}, true end x = {r['plan_true_end'][0]:.1f}), {off['plan']:.1f} px from the goal; "
+                  f"the door route ends {off['door_route']:.1f} px from it")
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": checkpoint, "tasks": rows}, indent=2))
     return 0

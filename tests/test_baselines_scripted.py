@@ -34,6 +34,12 @@ def test_oracle_succeeds_and_greedy_fails_when_the_door_is_off_the_line(task):
     assert run_one(GreedyPolicy(), *task) > core.SUCCESS_RADIUS
 
 
+def test_oracle_goes_round_from_a_dot_pressed_against_the_wall():
+    """A dot stalled against the wall beside the door (not in the opening) is not in the doorway:
+    the oracle must go round through the door, not push into the wall (it used to stall there)."""
+    assert run_one(OraclePolicy(), 42, 17, (43.25, 41.3), (38.1, 47.7)) < core.STRICT_SUCCESS_RADIUS
+
+
 def test_greedy_succeeds_when_the_door_is_on_the_line():
     assert run_one(GreedyPolicy(), 32, 30, (15.0, 30.0), (50.0, 30.0)) < core.SUCCESS_RADIUS
 

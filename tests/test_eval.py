@@ -94,14 +94,14 @@ def test_ablations_cli_rows(tmp_path):
         ablations.main(["--ablated", "no-dropout=x.pt", "--out", str(tmp_path / "b")])
 
 
-def test_door_route_reaches_the_goal_from_a_stalled_state():
-    from eval.diagnose import door_route
+def test_oracle_route_reaches_the_goal_from_a_stalled_state():
+    from eval.diagnose import oracle_route
     from tworooms_env import core
 
     wall_x, door_y = 30, 15
     face = core.WALL_HALF_WIDTH + core.CONTACT_MARGIN
-    start, goal = np.array([wall_x + face + 0.1, 50.0]), np.array([wall_x - 6.0, 50.0])  # stalled across the wall
-    route = door_route(start, goal, wall_x, door_y, 90)
+    start, goal = np.array([wall_x + face, 50.0]), np.array([wall_x - 6.0, 50.0])  # stalled across the wall
+    route = oracle_route(start, goal, wall_x, door_y, 90)
     assert route.shape == (90, 2) and np.all(np.linalg.norm(route, axis=1) <= core.MAX_STEP_NORM + 1e-5)
     end = core.rollout_positions(start[None], route[None], np.array([wall_x]), np.array([door_y]))[0, -1]
     assert np.linalg.norm(end - goal) < 1.0

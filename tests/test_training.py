@@ -73,24 +73,6 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_data_workers_give_the_same_batches_and_the_same_run(tmp_path):
-    """Batches made by a background worker are the inline ones, in order; training with a worker
-    reproduces the inline run exactly (data_workers only moves work off the training process)."""
-    source = tw.WindowSource(tiny(tmp_path / "s"))
-    inline = [source.batch(step) for step in range(2, 6)]
-    streamed = list(tw.batch_stream(source, 2, 6, workers=1))
-    assert len(streamed) == len(inline)
-    for a, b in zip(inline, streamed):
-        assert all(torch.equal(x, y) for x, y in zip(a["profiles"], b["profiles"]))
-        assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["positions"], b["positions"])
-    one, _ = tw.train(tiny(tmp_path / "a", "gate_samples=0"), progress=False)
-    two, _ = tw.train(tiny(tmp_path / "b", "gate_samples=0", "data_workers=1"), progress=False)
-    a, b = state(one), state(two)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    with pytest.raises(ValueError, match="data_workers"):
-        tiny(tmp_path, "data_workers=-1")
-
-
 def test_resume_rejects_other_formats_and_configs(tmp_path):
     tw.train(tiny(tmp_path, "gate_samples=0"), stop_after=2, progress=False)
     last = tmp_path / "last.pt"

@@ -35,7 +35,6 @@ class TrainConfig(ModelConfig):
     fixed_wall: bool = False
     fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
     dataset: str = ""  # optional .npz of trajectories (positions, actions, wall_x, door_y)
-    data_workers: int = 0  # background processes making batches while the model trains (0: inline)
     # ---- optimisation (SPEC 3.6)
     batch_size: int = 256
     epochs: int = 18
@@ -78,14 +77,12 @@ class TrainConfig(ModelConfig):
         for name in ("batch_size", "epochs", "steps_per_epoch", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.data_workers < 0:
-            raise ValueError(f"data_workers must be >= 0, got {self.data_workers}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
         latent_dim=12, layout_dim=4, encoder_hidden=32, predictor_hidden=32, probe_hidden=16,
-        window=9, rollout_steps=8, action_chunk=2, onestep_stride=1, threads=1, batch_size=8, epochs=2, steps_per_epoch=4, log_every=2,
+        window=9, rollout_steps=8, action_chunk=2, threads=1, batch_size=8, epochs=2, steps_per_epoch=4, log_every=2,
         gate_samples=32, tensorboard=False, max_minutes=0.0, out_dir="outputs/world_model/tiny",
     ),
     "cpu": dict(),  # the dataclass defaults are the CPU recipe

@@ -207,34 +207,6 @@ class WindowSource:
         }
 
 
-class _StepBatches(torch.utils.data.Dataset):
-    """Item i is ``source.batch(first + i)``, so that DataLoader workers can make the next batches
-    while the model trains on this one: the same batches in the same order (exact resume holds)."""
-
-    def __init__(self, source: WindowSource, first: int, last: int):
-        self.source, self.first, self.last = source, first, last
-
-    def __len__(self) -> int:
-        return self.last - self.first
-
-    def __getitem__(self, i: int) -> dict:
-        return self.source.batch(self.first + i)
-
-
-def _ignore_sigint(_worker_id: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it saves and stops
-
-
-def batch_stream(source: WindowSource, first: int, last: int, workers: int = 0):
-    """Batches of steps first..last-1 in order: made in this process (workers=0) or by that many
-    background worker processes (data generation then overlaps the model's step)."""
-    if workers <= 0:
-        return (source.batch(step) for step in range(first, last))
-    loader = torch.utils.data.DataLoader(_StepBatches(source, first, last), batch_size=None, shuffle=False,
-                                         num_workers=workers, prefetch_factor=2, worker_init_fn=_ignore_sigint)
-    return iter(loader)
-
-
 # ---------------------------------------------------------------------------- infrastructure
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -393,10 +365,9 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     bar = tqdm(range(start_step, total), initial=start_step, total=total, disable=not progress or rank != 0,
                desc="world model", dynamic_ncols=True)
     step = start_step
-    data = batch_stream(source, start_step, total, cfg.data_workers)
     try:
         for step in bar:
-            batch = next(data)
+            batch = source.batch(step)
             obs = (tuple(p.to(device) for p in batch["profiles"]) if "profiles" in batch
                    else batch["frames"].to(device, non_blocking=True))
             layout = torch.stack([batch["wall_x"], batch["door_y"]], dim=1).to(device)
@@ -453,7 +424,6 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
         else:
             summary["status"] = "finished"
     finally:
-        del data  # stops the data workers, if any
         bar.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)

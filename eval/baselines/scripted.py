@@ -84,7 +84,10 @@ class OraclePolicy:
         aligned = np.abs(pos[:, 1] - door_y) <= _DOOR_ALIGN
         exit_point = np.stack([wall_x + side * _DOOR_STANDOFF, door_y], axis=1)
         entry_point = np.stack([wall_x - side * _DOOR_STANDOFF, door_y], axis=1)
-        cross = (past > -_PAST_WALL) | aligned  # in the doorway or lined up with it
+        in_opening = np.abs(pos[:, 1] - door_y) <= core.DOOR_HALF_HEIGHT
+        # in the doorway (near the wall's centre line and within the opening) or lined up with it;
+        # a dot pressed against the wall beside the door is not in the doorway: it goes round first
+        cross = ((past > -_PAST_WALL) & in_opening) | aligned
         target = np.where(cross[:, None], exit_point, entry_point)
         target = np.where((past > _PAST_WALL)[:, None], goal, target)
         return _towards(target, pos)
