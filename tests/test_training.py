@@ -176,3 +176,41 @@ def test_planner_like_window_families():
     # parallel windows: many first moves run along the wall (|dy| >> |dx|)
     a0 = traj.actions[:, 0]
     assert (np.abs(a0[:, 1]) > 3 * np.abs(a0[:, 0])).mean() > 0.3
+
+
+def test_detour_windows_follow_the_door_route():
+    from tworooms_env import core
+    from tworooms_env.random_walk import WalkConfig
+
+    rng = np.random.default_rng(1)
+    n, length = 300, 41
+    traj = tw.detour_trajectories(rng, n, length, WalkConfig(length=length))
+    pos = traj.positions.astype(np.float64)
+    wall_x, door_y = traj.wall_x.astype(np.float64), traj.door_y.astype(np.float64)
+    assert traj.positions.shape == (n, length, 2) and traj.actions.shape == (n, length - 1, 2)
+    assert (np.linalg.norm(traj.actions, axis=-1) <= core.MAX_STEP_NORM + 1e-5).all()
+    assert core.is_free(pos.reshape(-1, 2), np.repeat(wall_x, length), np.repeat(door_y, length)).all()
+    nxt, _ = core.step_positions(pos[:, :-1].reshape(-1, 2), traj.actions.reshape(-1, 2).astype(np.float64),
+                                 np.repeat(wall_x, length - 1), np.repeat(door_y, length - 1))
+    assert np.allclose(nxt, pos[:, 1:].reshape(-1, 2), atol=1e-3)  # the env's own dynamics
+    crossed = (pos[:, 0, 0] - wall_x) * (pos[:, -1, 0] - wall_x) < 0
+    assert crossed.mean() > 0.85  # goal-directed: nearly every window goes through the door
+    # and the share is honoured inside the planner-like windows
+    mixed = tw.segment_trajectories(rng, 40, length, WalkConfig(length=length), detour_share=0.25)
+    assert len(mixed) == 40
+
+
+def test_door_route_waypoint_goes_round_through_the_door():
+    from tworooms_env import core
+
+    wall_x, door_y = 30, 20
+    pos = np.array([[20.0, 50.0], [20.0, 21.0], [29.0, 20.5], [40.0, 50.0], [28.5, 40.0]])
+    goal = np.array([[45.0, 50.0]] * 5)
+    target = core.door_route_waypoint(pos, goal, wall_x, door_y, standoff=3.0, align=2.0)
+    assert np.allclose(target[0], [27.0, 20.0])  # far from the door: to the point in front of it
+    assert np.allclose(target[1], [33.0, 20.0])  # lined up: to the point behind it
+    assert np.allclose(target[2], [33.0, 20.0])  # in the doorway: through
+    assert np.allclose(target[3], goal[3])  # past the wall: to the goal
+    assert np.allclose(target[4], [27.0, 20.0])  # pressed against the wall beside the door: round first
+    shifted = core.door_route_waypoint(pos[:1], goal[:1], wall_x, door_y, standoff=5.0, door_offset=2.0)
+    assert np.allclose(shifted[0], [25.0, 22.0])

@@ -75,9 +75,55 @@ def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: n
     return rows, cols
 
 
+def detour_trajectories(rng: np.random.Generator, n: int, length: int, walk: WalkConfig) -> Trajectories:
+    """Goal-directed door detours, as a plan that works makes them: noisy closed-loop runs of the
+    door route (``core.door_route_waypoint``) to a goal in the other room.
+
+    Per window: the goal uniform in the other room; the start uniform in its room (half) or 0-4 px
+    from the centre wall (half: where a stalled agent must turn round); waypoints 2-8 px in front
+    of and behind the door, aimed 0-2.5 px off its centre line, lined up within 1-3 px. The action is
+    recomputed every 1-5 steps (held in between, as plan segments are), at 1.0-2.45 px per step
+    with +-12 degrees of heading noise, so that some runs graze the door's edges.
+    """
+    wall_x, door_y = core.sample_layouts(rng, n, walk.fixed_wall)
+    start, goal = core.sample_start_goal(rng, wall_x, door_y)
+    near = rng.random(n) < 0.5
+    if near.any():
+        face = core.WALL_HALF_WIDTH + core.CONTACT_MARGIN
+        side = np.where(goal[near, 0] > wall_x[near], -1.0, 1.0)  # the start room
+        pts = np.stack([wall_x[near] + side * (face + rng.uniform(0.0, 4.0, near.sum())),
+                        rng.uniform(core.BORDER_LO + 1.0, core.BORDER_HI - 1.0, near.sum())], axis=1)
+        start[near] = rw.clip_to_free(rng, pts, wall_x[near], door_y[near])  # (a rare redraw may share the goal's room)
+    standoff = rng.uniform(2.0, 8.0, n)
+    align = rng.uniform(1.0, 3.0, n)
+    offset = rng.uniform(-2.5, 2.5, n)
+    n_act = length - 1
+    hold = rng.integers(1, 6, size=(n, n_act))
+    renew = (np.arange(n_act)[None, :] % hold) == 0  # recompute the action at these steps
+    speed = rng.uniform(1.0, core.MAX_STEP_NORM, (n, n_act))
+    noise = rng.normal(0.0, np.radians(12.0), (n, n_act))
+    positions = np.empty((n, length, 2), dtype=np.float32)
+    actions = np.empty((n, n_act, 2), dtype=np.float32)
+    blocked = np.empty((n, n_act), dtype=bool)
+    positions[:, 0] = start
+    act = np.zeros((n, 2))
+    for t in range(n_act):  # closed loop: sequential in time, vectorised over windows
+        pos = positions[:, t].astype(np.float64)
+        delta = core.door_route_waypoint(pos, goal, wall_x, door_y, standoff, align, door_offset=offset) - pos
+        dist = np.linalg.norm(delta, axis=1)
+        heading = np.arctan2(delta[:, 1], delta[:, 0]) + noise[:, t]
+        step = np.minimum(speed[:, t], dist)
+        new = np.stack([step * np.cos(heading), step * np.sin(heading)], axis=1)
+        act = np.where(renew[:, t, None] | (t == 0), new, act)
+        p_next, a_t, b_t = rw.simulate(positions[:, t], act[:, None], wall_x, door_y)
+        positions[:, t + 1], actions[:, t], blocked[:, t] = p_next[:, 1], a_t[:, 0], b_t[:, 0]
+    return Trajectories(positions=positions, actions=actions, blocked=blocked, wall_x=wall_x.astype(np.int16),
+                        door_y=door_y.astype(np.int16), kind=np.full(n, -1, dtype=np.int8))
+
+
 def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: WalkConfig,
                          parallel_share: float = 0.0, door_share: float = 0.0,
-                         push_share: float = 0.0) -> Trajectories:
+                         push_share: float = 0.0, detour_share: float = 0.0) -> Trajectories:
     """Planner-like trajectories: piecewise-constant actions (segments of 2-10 steps, speed up to
     2.45 px), in five families:
 
@@ -93,11 +139,18 @@ def segment_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wa
     - the rest: half start 2-8 px from the centre wall with the first segment heading into it,
       half anywhere with uniform headings.
 
+    and, drawn apart, ``detour_share`` goal-directed door detours (``detour_trajectories``).
+
     ``tworooms_env.random_walk`` makes smooth random walks of at most ``step_max`` px per step;
     plans are piecewise constant, run along walls and push into them at full speed, so the model
     must see that (a model trained without the first two families mispredicts sliding along the
     wall by 4 px after 8 steps, and its plans stall at the wall).
     """
+    n_detour = int(round(detour_share * n))
+    if n_detour:
+        return Trajectories.concatenate([
+            segment_trajectories(rng, n - n_detour, length, walk, parallel_share, door_share, push_share),
+            detour_trajectories(rng, n_detour, length, walk)])
     wall_x, door_y = core.sample_layouts(rng, n, walk.fixed_wall)
     n_act = length - 1
     u = rng.random(n)
@@ -193,7 +246,8 @@ class WindowSource:
         traj = generate_trajectories(rng, n - n_seg, self.walk)  # one window per trajectory
         if n_seg:
             traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk, self.cfg.parallel_rate,
-                                                                           self.cfg.door_aim_rate, self.cfg.push_rate)])
+                                                                           self.cfg.door_aim_rate, self.cfg.push_rate,
+                                                                           self.cfg.detour_rate)])
         if not self.profiles:
             return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len)
         rows, cols = profiles_from_positions(traj.positions.reshape(-1, 2), np.repeat(traj.wall_x, t_len),

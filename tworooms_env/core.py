@@ -297,6 +297,31 @@ def rollout_positions(
     return out
 
 
+def door_route_waypoint(
+    positions: np.ndarray, goals: np.ndarray, wall_x, door_y, standoff=3.0, align=2.0,
+    past_wall: float = 1.5, door_offset=0.0,
+) -> np.ndarray:
+    """Where a dot heading for ``goals`` through the door should aim next: [N, 2] pixels.
+
+    In the start room: a waypoint ``standoff`` px in front of the door (at height door_y +
+    ``door_offset``); once lined up with it (within ``align`` px) or in the doorway, a waypoint
+    ``standoff`` px behind it; once ``past_wall`` px past the wall's centre line, the goal itself.
+    A dot pressed against the wall beside the door is not in the doorway: it goes round first.
+    Every argument after ``goals`` may be a scalar or an [N] array (the data generator jitters them).
+    """
+    pos, goal = np.atleast_2d(positions).astype(np.float64), np.atleast_2d(goals).astype(np.float64)
+    wall_x, door_y = np.asarray(wall_x, np.float64), np.asarray(door_y, np.float64)
+    side = np.where(goal[:, 0] > wall_x, 1.0, -1.0)  # direction of the goal's room
+    past = side * (pos[:, 0] - wall_x)  # signed distance past the wall's centre line
+    in_opening = np.abs(pos[:, 1] - door_y) <= DOOR_HALF_HEIGHT
+    door_y = door_y + door_offset  # the height the waypoints aim at
+    cross = ((past > -past_wall) & in_opening) | (np.abs(pos[:, 1] - door_y) <= align)
+    exit_point = np.stack(np.broadcast_arrays(wall_x + side * standoff, door_y), axis=1)
+    entry_point = np.stack(np.broadcast_arrays(wall_x - side * standoff, door_y), axis=1)
+    target = np.where(cross[:, None], exit_point, entry_point)
+    return np.where((past > past_wall)[:, None], goal, target)
+
+
 # ------------------------------------------------------------------------------ start / goal
 def sample_start_goal(
     rng: np.random.Generator, wall_x, door_y, margin: float = START_GOAL_MARGIN

@@ -78,16 +78,6 @@ class OraclePolicy:
 
     def act_batch(self, obs: np.ndarray, goal_obs: np.ndarray, infos: Sequence[dict]) -> np.ndarray:
         pos, goal = _field(infos, "position"), _field(infos, "goal")
-        wall_x, door_y = _field(infos, "wall_x"), _field(infos, "door_y")
-        side = np.where(goal[:, 0] > wall_x, 1.0, -1.0)  # direction of the goal's room
-        past = side * (pos[:, 0] - wall_x)  # signed distance past the wall's centre line
-        aligned = np.abs(pos[:, 1] - door_y) <= _DOOR_ALIGN
-        exit_point = np.stack([wall_x + side * _DOOR_STANDOFF, door_y], axis=1)
-        entry_point = np.stack([wall_x - side * _DOOR_STANDOFF, door_y], axis=1)
-        in_opening = np.abs(pos[:, 1] - door_y) <= core.DOOR_HALF_HEIGHT
-        # in the doorway (near the wall's centre line and within the opening) or lined up with it;
-        # a dot pressed against the wall beside the door is not in the doorway: it goes round first
-        cross = ((past > -_PAST_WALL) & in_opening) | aligned
-        target = np.where(cross[:, None], exit_point, entry_point)
-        target = np.where((past > _PAST_WALL)[:, None], goal, target)
+        target = core.door_route_waypoint(pos, goal, _field(infos, "wall_x"), _field(infos, "door_y"),
+                                          standoff=_DOOR_STANDOFF, align=_DOOR_ALIGN, past_wall=_PAST_WALL)
         return _towards(target, pos)
