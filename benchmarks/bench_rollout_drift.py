@@ -17,13 +17,13 @@ import sys
 import numpy as np
 import torch
 
-from eval.baselines.scripted import OraclePolicy
-
+from eval.baselines.scripted import oracle_route
 from jepa_agent.world_model import load_world_model
 from tworooms_env import core
 from tworooms_env import random_walk as rw
 
 STEPS = (5, 10, 20, 30, 40, 60, 90)
+AROUND_CROSSING = (-5, 5, 10)  # door routes: steps relative to the step that crosses the wall's centre line
 
 
 def families(n: int = 1000, horizon: int = max(STEPS), seed: int = 1) -> dict:
@@ -42,38 +42,38 @@ def families(n: int = 1000, horizon: int = max(STEPS), seed: int = 1) -> dict:
     out["along the wall"] = (wall_start, along)
     fams = {k: (s, np.repeat(a[:, None], horizon, 1), wall_x, door_y) for k, (s, a) in out.items()}
     task_start, task_goal = core.sample_start_goal(rng, wall_x, door_y)
-    fams["door route (task)"] = (task_start, door_routes(task_start, task_goal, wall_x, door_y, horizon), wall_x, door_y)
+    fams["door route (task)"] = (task_start, oracle_route(task_start, task_goal, wall_x, door_y, horizon), wall_x, door_y)
     stall_side = np.where(task_goal[:, 0] > wall_x, -1.0, 1.0)  # the start room: across from the goal
     stall = np.stack([wall_x + stall_side * (face + rng.uniform(0.0, 3.0, n)), rng.uniform(8, 56, n)], 1)
     stall = rw.clip_to_free(rng, stall, wall_x, door_y).astype(np.float64)
     near_goal = np.stack([wall_x - stall_side * (face + rng.uniform(3.0, 12.0, n)),
                           np.clip(stall[:, 1] + rng.uniform(-8, 8, n), 8, 56)], 1)
-    fams["door route (stall)"] = (stall, door_routes(stall, near_goal, wall_x, door_y, horizon), wall_x, door_y)
+    fams["door route (stall)"] = (stall, oracle_route(stall, near_goal, wall_x, door_y, horizon), wall_x, door_y)
     return fams
 
 
-def door_routes(start, goal, wall_x, door_y, horizon: int) -> np.ndarray:
-    """The oracle baseline's per-step pixel actions [N, horizon, 2] (true dynamics, privileged)."""
-    oracle, pos, out = OraclePolicy(), start.astype(np.float64).copy(), []
-    for _ in range(horizon):
-        infos = [{"position": p, "goal": g, "wall_x": w, "door_y": d} for p, g, w, d in zip(pos, goal, wall_x, door_y)]
-        a = oracle.act_batch(None, None, infos).astype(np.float64) * core.MAX_STEP_NORM
-        out.append(a)
-        pos = core.step_positions(pos, a, wall_x, door_y)[0]
-    return np.stack(out, axis=1)
-
-
 @torch.no_grad()
-def drift(model, fams: dict) -> dict[str, dict[int, float]]:
+def drift(model, fams: dict) -> tuple[dict[str, dict[int, float]], dict[str, dict[int, float]]]:
+    """(error at each of STEPS, and for door routes the error around the crossing) per family."""
     k = model.action_chunk
-    res = {}
+    res, around = {}, {}
     for name, (start, actions, wall_x, door_y) in fams.items():
         true = core.rollout_positions(start, actions, wall_x, door_y)
         z0 = model.encode(torch.from_numpy(core.render_frames(start, wall_x, door_y)))
         z = model.unroll(z0, torch.as_tensor(actions, dtype=torch.float32))
-        res[name] = {t: float(np.linalg.norm(model.probe(z[:, t // k]).numpy() - true[:, t], axis=1).mean())
-                     for t in STEPS if t % k == 0}
-    return res
+        err = np.linalg.norm(model.probe(z).numpy() - true[:, ::k], axis=-1)  # [N, H // k + 1] at t = 0, k, ...
+        res[name] = {t: float(err[:, t // k].mean()) for t in STEPS if t % k == 0}
+        if name.startswith("door route"):
+            side = np.sign(true[:, :, 0] - wall_x[:, None])
+            crossed = side != side[:, :1]
+            rows = np.flatnonzero(crossed.any(axis=1))
+            cross = crossed[rows].argmax(axis=1)
+            around[name] = {}
+            for rel in AROUND_CROSSING:  # the last imagined state at or before that step
+                idx = (cross + rel) // k
+                ok = (idx >= 0) & (idx < err.shape[1])
+                around[name][rel] = float(err[rows[ok], idx[ok]].mean())
+    return res, around
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,10 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     paths = (sys.argv[1:] if argv is None else argv) or [None]
     fams = families()
     for path in paths:
-        res = drift(load_world_model(path), fams)
+        res, around = drift(load_world_model(path), fams)
         print(f"{path or 'shipped checkpoint'}: decoded-position error (px) at t = " + " / ".join(map(str, STEPS)))
         for name, errs in res.items():
             print(f"  {name:18s} " + " / ".join(f"{errs[t]:.2f}" if t in errs else "-" for t in STEPS))
+        for name, errs in around.items():
+            print(f"  {name}, around the crossing: " + ", ".join(f"{e:.2f} px at {rel:+d} steps" for rel, e in errs.items()))
 
 
 if __name__ == "__main__":

@@ -31,23 +31,10 @@ import numpy as np
 import torch
 
 import tworooms_env  # noqa: F401 - registers TwoRooms-v0
-from eval.baselines.scripted import OraclePolicy
+from eval.baselines.scripted import oracle_route
 from jepa_agent.agent import JEPAAgent
 from jepa_agent.planners import MPPIPlanner
 from tworooms_env import core
-
-
-def oracle_route(position: np.ndarray, goal: np.ndarray, wall_x: int, door_y: int, steps: int) -> np.ndarray:
-    """Per-step pixel actions [steps, 2] of the oracle baseline from ``position``, made with the true
-    dynamics (privileged, for diagnosis only): through the door, then to the goal."""
-    oracle, pos, out = OraclePolicy(), np.asarray(position, np.float64).copy(), []
-    walls = (np.array([wall_x]), np.array([door_y]))
-    for _ in range(steps):
-        info = {"position": pos, "goal": goal, "wall_x": wall_x, "door_y": door_y}
-        a = oracle.act_batch(None, None, [info])[0].astype(np.float64) * core.MAX_STEP_NORM
-        out.append(a)
-        pos = core.step_positions(pos[None], a[None], *walls)[0][0]
-    return np.asarray(out, dtype=np.float32)
 
 
 @torch.no_grad()
@@ -72,35 +59,32 @@ def diagnose_task(agent: JEPAAgent, seed: int, index: int, max_steps: int = 200)
     chunk = int(getattr(model, "action_chunk", 1) or 1)
     horizon -= horizon % chunk
 
-    def cost(actions: np.ndarray) -> float:
-        a = torch.as_tensor(actions, dtype=torch.float32, device=agent.device)[None]
-        z_end = model.unroll(z0, a)[:, -1:]
-        return float(model.planning_distance(z_end, z_goal[:, None])[0, 0])
+    def imagine(actions: np.ndarray) -> tuple[float, list | None]:
+        """The planner's cost of a sequence and where the position probe puts its imagined end."""
+        z_end = model.unroll(z0, torch.as_tensor(actions, dtype=torch.float32, device=agent.device)[None])[:, -1]
+        cost = float(model.planning_distance(z_end[:, None], z_goal[:, None])[0, 0])
+        probe = getattr(model, "probe", None)
+        return cost, (probe(z_end)[0].cpu().numpy().tolist() if callable(probe) else None)
 
-    route = oracle_route(pos, goal, wall_x, door_y, horizon)
+    route = oracle_route(pos, goal, wall_x, door_y, horizon)[0]
     planner = MPPIPlanner(agent.planner.config, device=agent.device)
     plan = planner.plan(model, z0, z_goal, horizon)[0].cpu().numpy()[:horizon]
     walls = (np.array([wall_x]), np.array([door_y]))
     plan_end = core.rollout_positions(pos[None], plan[None], *walls)[0, -1]
     route_end = core.rollout_positions(pos[None], route[None], *walls)[0, -1]
-    costs = {"plan": cost(plan), "door_route": cost(route), "stay": cost(np.zeros_like(route))}
-    imagined = {"plan": None, "door_route": None}  # where the model thinks each ends (position probe)
-    if callable(getattr(model, "probe", None)):
-        for name, actions in (("plan", plan), ("door_route", route)):
-            z_seq = model.unroll(z0, torch.as_tensor(actions, dtype=torch.float32, device=agent.device)[None])
-            imagined[name] = model.probe(z_seq[:, -1])[0].cpu().numpy().tolist()
+    (plan_cost, plan_imagined), (route_cost, route_imagined) = imagine(plan), imagine(route)
+    costs = {"plan": plan_cost, "door_route": route_cost, "stay": imagine(np.zeros_like(route))[0]}
     dist = float(np.linalg.norm(pos - goal))
-    failed = dist >= 4.5
-    verdict = "success" if not failed else (
+    verdict = "success" if dist < core.SUCCESS_RADIUS else (
         "model error (a plan scored better than the door route ends far from the goal)"
-        if costs["plan"] < costs["door_route"] and np.linalg.norm(plan_end - goal) >= 4.5
+        if costs["plan"] < costs["door_route"] and np.linalg.norm(plan_end - goal) >= core.SUCCESS_RADIUS
         else "search error (the door route scores best but was not found)"
         if costs["door_route"] <= min(costs["plan"], costs["stay"]) else "other")
     return {
         "seed": seed, "index": index, "wall_x": wall_x, "door_y": door_y, "final_distance": dist,
         "final_position": pos.tolist(), "goal": goal.tolist(), "cost": costs,
-        "plan_true_end": plan_end.tolist(), "plan_imagined_end": imagined["plan"],
-        "door_route_imagined_end": imagined["door_route"],
+        "plan_true_end": plan_end.tolist(), "plan_imagined_end": plan_imagined,
+        "door_route_imagined_end": route_imagined,
         "plan_true_end_distance": float(np.linalg.norm(plan_end - goal)),
         "door_route_true_end_distance": float(np.linalg.norm(route_end - goal)), "verdict": verdict,
     }

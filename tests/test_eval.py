@@ -95,16 +95,25 @@ def test_ablations_cli_rows(tmp_path):
 
 
 def test_oracle_route_reaches_the_goal_from_a_stalled_state():
-    from eval.diagnose import oracle_route
+    from eval.baselines.scripted import OraclePolicy, oracle_route
     from tworooms_env import core
 
     wall_x, door_y = 30, 15
     face = core.WALL_HALF_WIDTH + core.CONTACT_MARGIN
-    start, goal = np.array([wall_x + face, 50.0]), np.array([wall_x - 6.0, 50.0])  # stalled across the wall
+    start = np.array([[wall_x + face, 50.0], [50.0, 10.0]])  # stalled across the wall; anywhere
+    goal = np.array([[wall_x - 6.0, 50.0], [10.0, 55.0]])
     route = oracle_route(start, goal, wall_x, door_y, 90)
-    assert route.shape == (90, 2) and np.all(np.linalg.norm(route, axis=1) <= core.MAX_STEP_NORM + 1e-5)
-    end = core.rollout_positions(start[None], route[None], np.array([wall_x]), np.array([door_y]))[0, -1]
-    assert np.linalg.norm(end - goal) < 1.0
+    assert route.shape == (2, 90, 2) and np.all(np.linalg.norm(route, axis=-1) <= core.MAX_STEP_NORM + 1e-5)
+    walls = np.array([wall_x] * 2), np.array([door_y] * 2)
+    end = core.rollout_positions(start, route, *walls)[:, -1]
+    assert np.all(np.linalg.norm(end - goal, axis=1) < 1.0)
+    # the same actions as the oracle baseline stepping in a control loop
+    pos, oracle = start.copy(), OraclePolicy()
+    for t in range(90):
+        infos = [{"position": p, "goal": g, "wall_x": wall_x, "door_y": door_y} for p, g in zip(pos, goal)]
+        a = oracle.act_batch(None, None, infos) * core.MAX_STEP_NORM
+        assert np.allclose(a, route[:, t], atol=1e-4)
+        pos = core.step_positions(pos, route[:, t], *walls)[0]
 
 
 def test_diagnose_cli_on_one_task(tmp_path, capsys):

@@ -37,6 +37,10 @@ def test_config_presets_overrides_and_errors():
         make_config(["--preset", "huge"])
     with pytest.raises(ValueError, match="rollout_steps"):
         make_config(["window=5", "rollout_steps=8"])
+    with pytest.raises(ValueError, match="detour_rate is a share"):
+        make_config(["detour_rate=1.5"])
+    with pytest.raises(ValueError, match="must be <= 1"):
+        make_config(["parallel_rate=0.6", "door_aim_rate=0.5"])
     assert set(PRESETS) == {"tiny", "cpu", "reference"}
     assert TrainConfig().model_config().latent_dim == 32
 

@@ -78,6 +78,13 @@ class TrainConfig(ModelConfig):
         for name in ("batch_size", "epochs", "steps_per_epoch", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("segment_rate", "parallel_rate", "door_aim_rate", "push_rate", "detour_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a share and must be in [0, 1], got {getattr(self, name)}")
+        planner_like = self.parallel_rate + self.door_aim_rate + self.push_rate
+        if planner_like > 1.0 + 1e-9:
+            raise ValueError(f"parallel_rate + door_aim_rate + push_rate must be <= 1 (shares of the planner-like "
+                             f"windows), got {planner_like:g}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -114,7 +114,7 @@ def detour_trajectories(rng: np.random.Generator, n: int, length: int, walk: Wal
         heading = np.arctan2(delta[:, 1], delta[:, 0]) + noise[:, t]
         step = np.minimum(speed[:, t], dist)
         new = np.stack([step * np.cos(heading), step * np.sin(heading)], axis=1)
-        act = np.where(renew[:, t, None] | (t == 0), new, act)
+        act = np.where(renew[:, t, None], new, act)  # renew[:, 0] is always True
         p_next, a_t, b_t = rw.simulate(positions[:, t], act[:, None], wall_x, door_y)
         positions[:, t + 1], actions[:, t], blocked[:, t] = p_next[:, 1], a_t[:, 0], b_t[:, 0]
     return Trajectories(positions=positions, actions=actions, blocked=blocked, wall_x=wall_x.astype(np.int16),

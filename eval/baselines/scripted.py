@@ -77,7 +77,24 @@ class OraclePolicy:
         pass
 
     def act_batch(self, obs: np.ndarray, goal_obs: np.ndarray, infos: Sequence[dict]) -> np.ndarray:
-        pos, goal = _field(infos, "position"), _field(infos, "goal")
-        target = core.door_route_waypoint(pos, goal, _field(infos, "wall_x"), _field(infos, "door_y"),
-                                          standoff=_DOOR_STANDOFF, align=_DOOR_ALIGN, past_wall=_PAST_WALL)
-        return _towards(target, pos)
+        pos = _field(infos, "position")
+        return _towards(_oracle_target(pos, _field(infos, "goal"), _field(infos, "wall_x"), _field(infos, "door_y")), pos)
+
+
+def _oracle_target(pos, goal, wall_x, door_y) -> np.ndarray:
+    return core.door_route_waypoint(pos, goal, wall_x, door_y, standoff=_DOOR_STANDOFF, align=_DOOR_ALIGN,
+                                    past_wall=_PAST_WALL)
+
+
+def oracle_route(start: np.ndarray, goal: np.ndarray, wall_x, door_y, steps: int) -> np.ndarray:
+    """The oracle's per-step pixel actions [N, steps, 2] from starts [N, 2] to goals [N, 2], made with
+    the true dynamics (privileged: for diagnosis and benchmarks): through the door, then to the goal."""
+    pos = np.atleast_2d(start).astype(np.float64)
+    goal = np.atleast_2d(goal).astype(np.float64)
+    wall_x = np.broadcast_to(np.asarray(wall_x, np.float64), (len(pos),))
+    door_y = np.broadcast_to(np.asarray(door_y, np.float64), (len(pos),))
+    out = np.empty((len(pos), steps, 2))
+    for t in range(steps):  # closed loop: sequential in time, vectorised over routes
+        out[:, t] = _towards(_oracle_target(pos, goal, wall_x, door_y), pos) * core.MAX_STEP_NORM
+        pos = core.step_positions(pos, out[:, t], wall_x, door_y)[0]
+    return out
