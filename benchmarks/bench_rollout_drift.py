@@ -5,6 +5,9 @@
 Decoded-position error (px, position probe on the imagined latent) after t steps of one constant
 action, from 1,000 random free starts per family: straight at 1.0 and 2.45 px/step, and straight
 along the centre wall at 2.45 px/step starting 0.5-2 px from its face (where plans slide to the door);
+pressed against the centre wall away from the door: holding still, pushing straight into it and
+pushing diagonally into it (the true dot stays put; a model that imagines it moving invites plans
+that stall there);
 and the oracle baseline's 90-step door route (the planner's horizon) from two kinds of start: an
 evaluation task's start, and a stall state (0-3 px from the centre wall, the goal 3-12 px across it),
 where the agent fails when the model imagines this detour drifting (``eval.diagnose``).
@@ -40,6 +43,18 @@ def families(n: int = 1000, horizon: int = max(STEPS), seed: int = 1) -> dict:
     along[:, 1] = np.where(wall_start[:, 1] < 32, 1.0, -1.0) * core.MAX_STEP_NORM
     out = {f"straight {sp} px": (start, unit * sp) for sp in (1.0, core.MAX_STEP_NORM)}
     out["along the wall"] = (wall_start, along)
+    # pressed against the centre wall (0-0.5 px from its face, away from the door): hold still, push
+    # straight into it, push diagonally into it. The true dot does not move in any of the three.
+    away = rng.uniform(core.DOOR_HALF_HEIGHT + 3, 40, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    contact_y = np.where(np.abs(door_y + away - 32) < 24, door_y + away, door_y - away)  # stays in 8..56
+    contact = np.stack([wall_x + side * (face + rng.uniform(0.0, 0.5, n)), contact_y], 1)
+    contact = rw.clip_to_free(rng, contact, wall_x, door_y).astype(np.float64)
+    into = np.zeros((n, 2))
+    into[:, 0] = -side * core.MAX_STEP_NORM
+    diagonal = np.stack([-side, np.where(rng.random(n) < 0.5, -1.0, 1.0)], 1) * core.MAX_STEP_NORM / np.sqrt(2)
+    out["hold at the wall"] = (contact, np.zeros((n, 2)))
+    out["push into the wall"] = (contact, into)
+    out["diagonal push"] = (contact, diagonal)
     fams = {k: (s, np.repeat(a[:, None], horizon, 1), wall_x, door_y) for k, (s, a) in out.items()}
     task_start, task_goal = core.sample_start_goal(rng, wall_x, door_y)
     fams["door route (task)"] = (task_start, oracle_route(task_start, task_goal, wall_x, door_y, horizon), wall_x, door_y)

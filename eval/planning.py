@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE",
                    help="override a PlannerConfig field, e.g. num_samples=128 (repeatable)")
     p.add_argument("--replan-every", type=int, default=None, help="actions executed per plan (default: segment length)")
+    p.add_argument("--restart-when-stuck", action=argparse.BooleanOptionalAction, default=None,
+                   help="JEPA agents: replan cold when pushing leaves the frame unchanged (default: the agent's)")
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--first-index", type=int, default=0, help="first task index (any subset can be re-run)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (PROTOCOL: tasks of (seed, i))")
@@ -73,13 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def agent_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options ``make_agent`` takes, from the command line."""
+    return dict(checkpoint=args.checkpoint, planner=args.planner, seed=args.seed, device=args.device,
+                replan_every=args.replan_every, planner_options=parse_options(args.planner_option),
+                restart_when_stuck=args.restart_when_stuck)
+
+
 def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], list[EpisodeRecord]]:
     """Run one evaluation; returns (summary, episode records). Raises Unavailable."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    opts = dict(checkpoint=args.checkpoint, planner=args.planner, seed=args.seed, device=args.device,
-                replan_every=args.replan_every, planner_options=parse_options(args.planner_option))
-    policy = make_agent(args.agent, **opts)
+    policy = make_agent(args.agent, **agent_options(args))
     indices = range(args.first_index, args.first_index + args.episodes)
     records = run_episodes(policy, args.seed, indices, batch_size=args.batch_size, progress=not args.no_progress,
                            desc=args.agent)
@@ -91,6 +98,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], list[EpisodeReco
         "machine": machine_description(), "checkpoint": args.checkpoint,
         "planner": getattr(planner, "name", None), "planner_config": planner.config.to_dict() if hasattr(planner, "config") else None,
         "replan_every": getattr(policy, "replan_every", None),
+        "restart_when_stuck": getattr(policy, "restart_when_stuck", None),
         "command": "python -m eval.planning " + " ".join(sys.argv[1:]),
     })
     return summary, records
@@ -116,9 +124,7 @@ def write_videos(args, records: list[EpisodeRecord]) -> list[Path]:
     from eval.videos import write_episode_video, write_grid
 
     chosen = [r.index for r in records[: args.videos]]
-    policy = make_agent(args.agent, checkpoint=args.checkpoint, planner=args.planner, seed=args.seed,
-                        device=args.device, replan_every=args.replan_every,
-                        planner_options=parse_options(args.planner_option))
+    policy = make_agent(args.agent, **agent_options(args))
     recorded = run_episodes(policy, args.seed, chosen, batch_size=len(chosen), record=True, progress=False)
     out = Path(args.video_dir)
     paths = [write_episode_video(r, out / f"{args.agent}_seed{args.seed}_task{r.index}.{args.video_format}",

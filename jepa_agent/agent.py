@@ -28,6 +28,8 @@ from jepa_agent.planners import MAX_STEP_NORM, Plan, PlannerConfig, check_world_
 
 OBS_SHAPE = (2, 65, 65)
 MAX_EPISODE_STEPS = 200
+STUCK_PUSH = 0.5  # px: an executed action at least this large that left the frame unchanged was blocked
+STUCK_STEPS = 3  # consecutive blocked steps before the next replan that make an episode "stuck"
 
 
 def _as_frames(x: Any, name: str) -> np.ndarray | torch.Tensor:
@@ -54,6 +56,10 @@ class JEPAAgent:
         max_episode_steps: episode length, used for the horizon min(H, steps left).
         device: where the model runs; observations are moved there.
         record_plans: keep every plan with its imagined latents in ``self.plans`` (for videos).
+        restart_when_stuck: replan from a cold start (no warm start, ``iterations_first``) in an
+            episode whose last ``STUCK_STEPS`` actions (each >= ``STUCK_PUSH`` px) left the frame
+            unchanged: the world showed that the plan is blocked where the model imagined it moving,
+            so the warm start that contains it is dropped and the search begins afresh.
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class JEPAAgent:
         max_episode_steps: int = MAX_EPISODE_STEPS,
         device: str | torch.device = "cpu",
         record_plans: bool = False,
+        restart_when_stuck: bool = False,
         **planner_overrides: Any,
     ) -> None:
         check_world_model(model)
@@ -84,6 +91,7 @@ class JEPAAgent:
             raise ValueError(f"replan_every must be >= 1, got {replan_every}")
         self.max_episode_steps = int(max_episode_steps)
         self.record_plans = bool(record_plans)
+        self.restart_when_stuck = bool(restart_when_stuck)
         self._goal_set: np.ndarray | None = None  # goal given with set_goal (for predict)
         self.reset()
 
@@ -105,6 +113,10 @@ class JEPAAgent:
         self._plan: torch.Tensor | None = None  # [E, h, 2] pixels
         self._executed = np.zeros(0, dtype=np.int64)  # actions taken from the current plan
         self._t = np.zeros(0, dtype=np.int64)  # steps taken in each episode
+        self._last_obs: np.ndarray | None = None  # the observation the last action was taken in
+        self._last_push = np.zeros(0)  # norm (px) of each episode's last action
+        self._blocked = np.zeros(0, dtype=np.int64)  # consecutive actions that left the frame unchanged
+        self.restarts = 0  # cold restarts of stuck episodes since reset()
         self.plans: list[dict[str, Any]] = []
         if n is not None:
             self._resize(int(n))
@@ -116,6 +128,9 @@ class JEPAAgent:
         self._plan = None
         self._executed = np.zeros(n, dtype=np.int64)
         self._t = np.zeros(n, dtype=np.int64)
+        self._last_obs = None
+        self._last_push = np.zeros(n)
+        self._blocked = np.zeros(n, dtype=np.int64)
 
     def _restart(self, episodes: np.ndarray) -> None:
         """New episodes in the given slots: no step taken, no plan to warm-start from."""
@@ -152,14 +167,17 @@ class JEPAAgent:
         if n != self._n:
             self._resize(n)
         self._update_goals(goal_obs)
+        if self.restart_when_stuck:
+            self._track_blocked(obs)
         if self._needs_replan():
             self._replan(obs)
         idx = torch.as_tensor(self._executed, device=self._plan.device)
         a = self._plan[torch.arange(n, device=self._plan.device), idx]  # [E, 2] pixels
         self._executed += 1
         self._t += 1
-        act = (a.float().cpu().numpy() / MAX_STEP_NORM).astype(np.float32)
-        return np.clip(act, -1.0, 1.0)
+        act = np.clip((a.float().cpu().numpy() / MAX_STEP_NORM).astype(np.float32), -1.0, 1.0)
+        self._last_push = np.minimum(np.linalg.norm(act, axis=1), 1.0) * MAX_STEP_NORM  # what the env executes
+        return act
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
         """stable-baselines3 style: ``(actions, state)``; planning is deterministic given the seed.
@@ -217,6 +235,15 @@ class JEPAAgent:
         self._goal_obs = np.array(goal_np, copy=True)
         self._restart(changed)
 
+    def _track_blocked(self, obs) -> None:
+        """Count, per episode, the consecutive pushing actions after which the frame did not change."""
+        frames = (obs.cpu().numpy() if isinstance(obs, torch.Tensor) else np.asarray(obs)).reshape(self._n, -1)
+        if self._last_obs is not None:
+            same = (frames == self._last_obs).all(axis=1)
+            blocked = same & (self._last_push >= STUCK_PUSH) & (self._t > 0)
+            self._blocked = np.where(blocked, self._blocked + 1, 0)
+        self._last_obs = frames.copy()
+
     def _needs_replan(self) -> bool:
         if self._plan is None:
             return True
@@ -230,6 +257,11 @@ class JEPAAgent:
         if self._plan is not None:
             h = self._plan.shape[1]
             valid = self._executed < h
+            if self.restart_when_stuck:
+                stuck = self._blocked >= STUCK_STEPS
+                self.restarts += int((valid & stuck).sum())
+                valid &= ~stuck
+                self._blocked[stuck] = 0
             idx = torch.as_tensor(np.minimum(self._executed, h)[:, None] + np.arange(h)[None], device=self._plan.device)
             padded = torch.cat([self._plan, self._plan.new_zeros(self._n, 1, 2)], dim=1)
             warm = padded.gather(1, idx.clamp(max=h)[:, :, None].expand(-1, -1, 2))

@@ -271,32 +271,37 @@ class _SamplingPlanner:
         last_idx = torch.div(h_ep + chunk - 1, chunk, rounding_mode="floor")  # latent index of step h_e
 
         mean, std, warm = self._initial_distribution(n_ep, n_seg, warm_start, warm_mask)
-        iterations = cfg.iterations_later if warm else cfg.iterations_first
-        iterations = max(iterations, 1)
+        # warm-started episodes refine for iterations_later, the others (cold) for iterations_first;
+        # every iteration draws noise for all episodes, so the sampling stream does not depend on the mix
+        iters = torch.where(warm, cfg.iterations_later, cfg.iterations_first).clamp(min=1)
         n = cfg.num_samples
-        z0_rep = z0.repeat_interleave(n, dim=0)
-        zg_rep = z_goal.repeat_interleave(n, dim=0)
         rows = torch.arange(n_ep, device=self.device)
         best_seq, best_cost = mean.clone(), torch.full((n_ep,), math.inf, device=self.device)
-        elites = None
-        for _ in range(iterations):
+        elites = elite_costs = weights = None
+        for it in range(int(iters.max())):
             noise = torch.randn((n_ep, n, n_seg, 2), generator=self.generator, device=self.device, dtype=z0.dtype)
-            samples = mean[:, None] + std[:, None] * noise  # [E, N, S, 2]
+            active = rows if bool((iters > it).all()) else rows[iters > it]  # episodes still refining
+            samples = mean[active, None] + std[active, None] * noise[active]  # [A, N, S, 2]
             if cfg.include_mean:
-                samples[:, 0] = mean
+                samples[:, 0] = mean[active]
             if cfg.carry_elites and elites is not None:  # iCEM: keep the best of the last iteration
                 c = min(cfg.carry_elites, elites.shape[1])
-                samples[:, n - c :] = elites[:, :c]
+                samples[:, n - c :] = elites[active, :c]
             if cfg.clip_norm:
                 samples = clip_norm(samples, cfg.max_norm)
-            costs = self._costs(model, z0_rep, zg_rep, samples, h_max, chunk, last_idx)  # [E, N]
-            elite_costs, idx = torch.topk(costs, cfg.num_elites, dim=1, largest=False)  # sorted
-            elites = torch.gather(samples, 1, idx[:, :, None, None].expand(-1, -1, n_seg, 2))
-            improved = elite_costs[:, 0] < best_cost
-            best_seq = torch.where(improved[:, None, None], elites[:, 0], best_seq)
-            best_cost = torch.where(improved, elite_costs[:, 0], best_cost)
-            mean, std, weights = self._refit(elite_costs, elites)
-            std = std.clamp(min=cfg.min_std, max=cfg.max_std)
+            costs = self._costs(model, z0[active], z_goal[active], samples, h_max, chunk, last_idx[active])  # [A, N]
+            e_costs, idx = torch.topk(costs, cfg.num_elites, dim=1, largest=False)  # sorted
+            e_seqs = torch.gather(samples, 1, idx[:, :, None, None].expand(-1, -1, n_seg, 2))
+            improved = e_costs[:, 0] < best_cost[active]
+            best_seq[active] = torch.where(improved[:, None, None], e_seqs[:, 0], best_seq[active])
+            best_cost[active] = torch.where(improved, e_costs[:, 0], best_cost[active])
+            new_mean, new_std, w = self._refit(e_costs, e_seqs)
+            mean[active], std[active] = new_mean, new_std.clamp(min=cfg.min_std, max=cfg.max_std)
+            if elites is None:  # the first iteration refines every episode
+                elites, elite_costs, weights = e_seqs, e_costs, w
+            else:
+                elites[active], elite_costs[active], weights[active] = e_seqs, e_costs, w
+        iterations = int(iters.max())
 
         if cfg.execute == "mean":
             chosen = clip_norm(mean, cfg.max_norm) if cfg.clip_norm else mean
@@ -337,12 +342,12 @@ class _SamplingPlanner:
         return steps.clamp(max=self.config.horizon)
 
     def _initial_distribution(self, n_ep, n_seg, warm_start, warm_mask):
-        """Segment mean and std [E, S, 2] to start from; ``warm`` says whether a warm start applies."""
+        """Segment mean and std [E, S, 2] to start from, and ``warm`` [E] bool: episodes warm-started."""
         cfg = self.config
         mean = torch.zeros((n_ep, n_seg, 2), device=self.device)
         std = torch.full((n_ep, n_seg, 2), cfg.init_std, device=self.device)
         if warm_start is None or not cfg.warm_start or warm_start.shape[1] == 0:
-            return mean, std, False
+            return mean, std, torch.zeros(n_ep, dtype=torch.bool, device=self.device)
         if warm_start.ndim != 3 or warm_start.shape[0] != n_ep or warm_start.shape[2] != 2:
             raise ValueError(f"warm_start must be [E={n_ep}, h, 2], got {tuple(warm_start.shape)}")
         mask = torch.ones(n_ep, dtype=torch.bool, device=self.device) if warm_mask is None else warm_mask.to(self.device).bool()
@@ -354,7 +359,7 @@ class _SamplingPlanner:
         warm_std = cfg.init_std if cfg.warm_std is None else cfg.warm_std
         mean = torch.where(mask[:, None, None], warm_mean, mean)
         std = torch.where(mask[:, None, None], torch.full_like(std, warm_std), std)
-        return mean, std, bool(mask.all())
+        return mean, std, mask
 
     def _segments_to_steps(self, segments: torch.Tensor, h: int) -> torch.Tensor:
         """[..., S, 2] segment actions -> [..., h, 2] per-step actions (each repeated k times)."""
@@ -393,11 +398,12 @@ class _SamplingPlanner:
         steps = torch.arange(1, d.shape[1] + 1, device=d.device)
         return (d * (steps[None, :] <= last_idx[:, None])).sum(dim=1)
 
-    def _costs(self, model, z0_rep, zg_rep, samples, h_max, chunk, last_idx) -> torch.Tensor:
+    def _costs(self, model, z0, z_goal, samples, h_max, chunk, last_idx) -> torch.Tensor:
+        """Costs [E, N] of samples [E, N, S, 2] from latents z0, z_goal [E, D]."""
         n_ep, n = samples.shape[:2]
         actions = self._segments_to_steps(samples, h_max).reshape(n_ep * n, h_max, 2)
-        z_seq = self._unroll(model, z0_rep, self._pad_to_chunk(actions, chunk))
-        cost = self._sequence_cost(model, z_seq, zg_rep, last_idx.repeat_interleave(n))
+        z_seq = self._unroll(model, z0.repeat_interleave(n, dim=0), self._pad_to_chunk(actions, chunk))
+        cost = self._sequence_cost(model, z_seq, z_goal.repeat_interleave(n, dim=0), last_idx.repeat_interleave(n))
         return cost.reshape(n_ep, n)
 
     def _refit(self, elite_costs: torch.Tensor, elites: torch.Tensor):

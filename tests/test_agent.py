@@ -99,6 +99,41 @@ def test_act_batch_and_seeded_determinism():
     assert actions.shape == (2, 2) and state is None
 
 
+def test_an_episode_stuck_at_a_wall_restarts_cold():
+    # the open-field model believes the dot walks through the centre wall: the agent pushes into it
+    env = gym.make("TwoRooms-v0")
+    opts = {"wall_x": 32, "door_y": 10, "start": [28.0, 40.0], "goal": [58.0, 40.0]}
+    restarts, cold = {}, {}
+    for flag in (True, False):
+        planner = MPPIPlanner(CHEAP)
+        calls = []
+        original = planner.plan_with_info
+        planner.plan_with_info = lambda *a, **k: (calls.append(k.get("warm_mask")), original(*a, **k))[1]
+        agent = JEPAAgent(TruePositionModel(walls=False), planner=planner, restart_when_stuck=flag)
+        obs, info = env.reset(options=opts)
+        for _ in range(30):
+            obs, *_, info = env.step(agent.act(obs, info["goal_obs"]))
+        restarts[flag] = agent.restarts
+        cold[flag] = [m is not None and not bool(m.all()) for m in calls]
+    assert restarts[True] >= 1 and restarts[False] == 0
+    assert any(cold[True]) and not any(cold[False])  # a stuck replan drops the warm start
+
+
+def test_moving_or_resting_episodes_do_not_restart():
+    agent = agent_with(restart_when_stuck=True)
+    start = core.render_frames(np.array([[10.0, 10.0]]), [32], [18])
+    goal = core.render_frames(np.array([[10.0, 10.0]]), [32], [18])  # already there: it rests
+    for _ in range(25):
+        agent.act_batch(start, goal)
+    assert agent.restarts == 0
+    agent = agent_with(restart_when_stuck=True)
+    far = core.render_frames(np.array([[20.0, 30.0]]), [32], [18])
+    for t in range(25):  # pushing, but the frame changes every step
+        frame = core.render_frames(np.array([[10.0 + 0.2 * t, 10.0]]), [32], [18])
+        agent.act_batch(frame, far)
+    assert agent.restarts == 0
+
+
 def test_input_errors():
     agent = agent_with()
     obs = np.zeros((2, 65, 65), np.uint8)

@@ -101,7 +101,7 @@ def test_warm_start_shifts_the_plan():
     assert torch.equal(shift_plan(plan, 2), plan[:, 2:])
     planner = MPPIPlanner(PlannerConfig(segment_length=1, horizon=6, warm_std=0.5))
     mean, std, warm = planner._initial_distribution(2, 6, shift_plan(plan, 2), None)
-    assert warm
+    assert warm.tolist() == [True, True]
     assert torch.equal(mean[:, :4], plan[:, 2:])  # the rest of the old plan ...
     assert torch.equal(mean[:, 4:], torch.zeros(2, 2, 2))  # ... then stay put
     assert torch.all(std == 0.5)
@@ -122,6 +122,27 @@ def test_warm_start_uses_later_iteration_count_and_keeps_a_good_plan():
     second = planner.plan_with_info(model, z1, zg, 25, warm_start=shift_plan(first.actions, 5))
     assert model.calls == 2
     assert second.cost.item() <= first.cost.item() + 1e-4  # the warm start is one of the samples
+
+
+def test_cold_episodes_refine_longer_than_warm_ones_in_one_batch():
+    model = CountingModel()
+    cfg = PlannerConfig(**{**FAST, "iterations_first": 5, "iterations_later": 2})
+    planner = MPPIPlanner(cfg)
+    z0, zg = latents([[10.0, 10.0]] * 3), latents([[30.0, 30.0]] * 3)
+    first = planner.plan_with_info(model, z0, zg, 30)
+    model.calls, model.batch = 0, []
+    mask = torch.tensor([True, False, True])  # the middle episode restarts cold
+    second = planner.plan_with_info(model, z0, zg, 30, warm_start=first.actions, warm_mask=mask)
+    assert second.iterations == 5 and model.calls == 5
+    n = FAST["num_samples"]
+    assert model.batch == [3 * n, 3 * n, n, n, n]  # after 2 iterations only the cold episode is unrolled
+    assert second.actions.shape == (3, 30, 2) and torch.isfinite(second.cost).all()
+    # the mix does not change the warm episodes' sampling stream: same plans as an all-warm batch
+    planner.reseed(3)
+    mixed = planner.plan(model, z0, zg, 30, warm_start=first.actions, warm_mask=mask)
+    planner.reseed(3)
+    warm = planner.plan(model, z0, zg, 30, warm_start=first.actions)
+    assert torch.equal(mixed[[0, 2]], warm[[0, 2]])
 
 
 def test_horizon_is_min_of_h_and_steps_left_and_one_call_per_step():

@@ -28,8 +28,8 @@ class TrainConfig(ModelConfig):
     segment_rate: float = 0.5  # share of planner-like windows (piecewise-constant actions up to 2.45 px)
     parallel_rate: float = 0.35  # of the planner-like windows: share running along a wall face
     door_aim_rate: float = 0.25  # of the planner-like windows: share aimed straight through the door
-    push_rate: float = 0.0  # of the planner-like windows: share pushing into the centre wall, mostly diagonally
-    detour_rate: float = 0.0  # of the planner-like windows: share of goal-directed door detours (noisy door routes)
+    push_rate: float = 0.2  # of the planner-like windows: share pushing into the centre wall, mostly diagonally
+    detour_rate: float = 0.3  # of the planner-like windows: share of goal-directed door detours (noisy door routes)
     step_mean: float = 1.2  # random-walk step length (px): truncated normal (SPEC 2.4)
     step_std: float = 0.6
     step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45

@@ -25,14 +25,19 @@ def _planner_options(opts: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
+def _agent_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """JEPAAgent keyword arguments from ``make_agent`` options (planner overrides included)."""
+    extra = {"restart_when_stuck": opts["restart_when_stuck"]} if opts.get("restart_when_stuck") is not None else {}
+    return dict(replan_every=opts.get("replan_every"), **extra, **_planner_options(opts))
+
+
 def _jepa(opts: dict[str, Any]):
     from jepa_agent.agent import JEPAAgent
 
     path = opts.get("checkpoint")
     try:
         return JEPAAgent.from_pretrained(
-            path, planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"),
-            replan_every=opts.get("replan_every"), **_planner_options(opts),
+            path, planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"), **_agent_options(opts),
         )
     except (FileNotFoundError, ImportError) as err:
         raise Unavailable(f"no world model checkpoint ({err})") from err
@@ -45,7 +50,7 @@ def _analytic(walls: bool) -> Callable[[dict[str, Any]], Any]:
 
         agent = JEPAAgent(
             TruePositionModel(walls=walls), planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"),
-            replan_every=opts.get("replan_every"), **_planner_options(opts),
+            **_agent_options(opts),
         )
         agent.name = "jepa-true-dynamics" if walls else "jepa-open-field"
         return agent
