@@ -59,7 +59,8 @@ class JEPAAgent:
         restart_when_stuck: replan from a cold start (no warm start, ``iterations_first``) in an
             episode whose last ``STUCK_STEPS`` actions (each >= ``STUCK_PUSH`` px) left the frame
             unchanged: the world showed that the plan is blocked where the model imagined it moving,
-            so the warm start that contains it is dropped and the search begins afresh.
+            so the warm start that contains it is dropped and the search begins afresh. Off by
+            default: on the dev seeds it lowered success (README, "The world model").
     """
 
     def __init__(
