@@ -35,6 +35,8 @@ class VideoModelConfig:
     projector: str = "16-64-64"
     std_coeff: float = 10.0
     cov_coeff: float = 100.0
+    pred_space: str = "projection"  # where eq. 11 compares rollouts and targets: "projection" (the
+    # reference) or "representation" (the encoder's output, which the detection head reads)
     grid: int = 8  # detection map size
 
 
@@ -112,6 +114,8 @@ class VideoJEPA(nn.Module):
         super().__init__()
         if cfg.context < 1 or cfg.steps < 1:
             raise ValueError(f"context and steps must be >= 1, got {cfg.context=}, {cfg.steps=}")
+        if cfg.pred_space not in ("projection", "representation"):
+            raise ValueError(f"pred_space must be 'projection' or 'representation', got {cfg.pred_space!r}")
         if int(cfg.projector.split("-")[0]) != cfg.dim:
             raise ValueError(f"projector {cfg.projector!r} must start with dim={cfg.dim}")
         self.cfg = cfg
@@ -155,8 +159,11 @@ class VideoJEPA(nn.Module):
 
         In u^(k), frame j (j >= v) is a min(k, j-v+1)-step autoregressive rollout from real frames."""
         v, u, out = self.cfg.context, s, []
-        for _ in range(steps):
-            u = torch.cat([s[:, :v], self.predict(u)], dim=1)
+        for k in range(steps):
+            # frames v .. v+k-1 of u^(k) already hold their deepest rollouts (the same function of the
+            # same inputs as in u^(k+1)): keep them and predict only the frames that change
+            keep = min(k, u.shape[1] - v)
+            u = torch.cat([u[:, : v + keep], self.predict(u[:, keep:])], dim=1)
             out.append(u)
         return out
 
@@ -178,13 +185,17 @@ class VideoJEPA(nn.Module):
             raise ValueError(f"need more than context={v} frames, got {x.shape[1]}")
         s = self.encode(x)
         rollouts = self.unroll(s, cfg.steps)
-        # one projector call for targets and every rollout (shared BatchNorm statistics)
-        z = self.project(torch.cat([s] + [u[:, v:] for u in rollouts], dim=1))
-        t = s.shape[1]
-        z_s, z_u = z[:, :t], z[:, t:].unflatten(1, (cfg.steps, t - v))
+        t, predicted = s.shape[1], torch.stack([u[:, v:] for u in rollouts], 1)  # [B, K, T-v, C, h, w]
         # eq. 11: (1/K) sum_k mean over predicted frames only (the reference also averages in the
         # v context frames, which contribute 0, SPEC 8.22); no stop-gradient, as the reference
-        pred = (z_u - z_s[:, None, v:]).float().pow(2).mean()
+        if cfg.pred_space == "projection":
+            # one projector call for targets and every rollout (shared BatchNorm statistics)
+            z = self.project(torch.cat([s, predicted.flatten(1, 2)], dim=1))
+            z_s, z_u = z[:, :t], z[:, t:].unflatten(1, (cfg.steps, t - v))
+            pred = (z_u - z_s[:, None, v:]).float().pow(2).mean()
+        else:
+            z_s = self.project(s)
+            pred = (predicted - s[:, None, v:]).float().pow(2).mean()
         std, cov = self.variance(z_s), self.covariance(z_s)
         feats = s.detach()
         det = F.binary_cross_entropy_with_logits(self.detect(feats).float(), det_target.float())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 
 import numpy as np
@@ -137,6 +138,33 @@ def test_rollout_structure():
     assert not torch.allclose(u1[:, 3], u2[:, 3])
 
 
+def test_unroll_matches_the_recursive_definition():
+    """The unroll copies saturated frames instead of recomputing them; in eval mode (fixed BatchNorm
+    statistics) that equals u^(k) = [s_<v, Pred(u^(k-1))] computed in full at every step."""
+    model = small_model(context=2).eval()
+    s = model.encode(torch.rand(2, 7, 1, 64, 64))
+    u, naive = s, []
+    for _ in range(5):  # more steps than predicted frames: the copy must not run past the clip
+        u = torch.cat([s[:, :2], model.predict(u)], dim=1)
+        naive.append(u)
+    for fast, slow in zip(model.unroll(s, 5), naive):
+        torch.testing.assert_close(fast, slow)
+
+
+def test_pred_space_representation():
+    """pred_space='representation' compares rollouts with the encodings themselves (the space the
+    detection head reads), not their projections; an unknown space is an error."""
+    model = small_model(pred_space="representation").eval()
+    x, y = torch.rand(2, 6, 1, 64, 64), torch.zeros(2, 6, 8, 8)
+    with torch.no_grad():
+        s = model.encode(x)
+        rollouts = model.unroll(s, model.cfg.steps)
+        expected = torch.stack([(u[:, 2:] - s[:, 2:]).pow(2).mean() for u in rollouts]).mean()
+        torch.testing.assert_close(model.losses(x, y)["pred"], expected)
+    with pytest.raises(ValueError, match="pred_space"):
+        small_model(pred_space="pixels")
+
+
 def test_losses_and_detached_probes():
     model = small_model()
     x, y = torch.rand(3, 6, 1, 64, 64), (torch.rand(3, 6, 8, 8) < 0.05).float()
@@ -157,6 +185,17 @@ def tiny_args(tmp_path, **kw) -> dict[str, str]:
     args = dict(out_dir=str(tmp_path), iterations="6", batch_size="4", val_sequences="4", eval_batch="8",
                 device="cpu", threads="1", mnist_dir=str(DEFAULT_MNIST_DIR), log_every="2")  # fmt: skip
     return args | {k: str(v) for k, v in kw.items()}
+
+
+def test_cosine_schedule():
+    cfg = vj.make_config("tiny", {"lr_schedule": "cosine", "warmup_iterations": "10", "iterations": "110"})
+    factors = [vj.lr_factor(cfg, i) for i in range(110)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == 1.0  # linear warmup
+    assert factors[60] == pytest.approx(0.5) and factors[-1] < 1e-3  # cosine to 0 at the last iteration
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert vj.lr_factor(vj.make_config("tiny"), 50) == 1.0  # constant: the reference
+    with pytest.raises(ValueError, match="lr_schedule"):
+        vj.train(dataclasses.replace(cfg, lr_schedule="step"), progress=False)
 
 
 def test_unknown_config_key_is_an_error(tmp_path):
@@ -182,11 +221,15 @@ def test_tiny_run_lowers_the_loss(tmp_path):
 
 
 @needs_mnist
-def test_resume_matches_an_uninterrupted_run(tmp_path):
-    straight = vj.make_config("tiny", tiny_args(tmp_path / "a", iterations=6))
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_matches_an_uninterrupted_run(tmp_path, schedule):
+    sched = dict(lr_schedule=schedule, warmup_iterations=2)
+    straight = vj.make_config("tiny", tiny_args(tmp_path / "a", iterations=6, **sched))
     vj.train(straight, progress=False)
-    vj.train(vj.make_config("tiny", tiny_args(tmp_path / "b", iterations=3)), progress=False)
-    vj.main(["--preset", "tiny", "--resume", "--no-progress", *[f"{k}={v}" for k, v in tiny_args(tmp_path / "b", iterations=6).items()]])
+    paused = vj.train(vj.make_config("tiny", tiny_args(tmp_path / "b", iterations=6, stop_after=3, **sched)), progress=False)
+    assert paused["paused_at"] == 3 and not (tmp_path / "b" / "results.json").exists()
+    vj.main(["--preset", "tiny", "--resume", "--no-progress",
+             *[f"{k}={v}" for k, v in tiny_args(tmp_path / "b", iterations=6, stop_after=0, **sched).items()]])  # fmt: skip
     a, _ = vj.load_checkpoint(tmp_path / "a" / "checkpoint.pt")
     b, state = vj.load_checkpoint(tmp_path / "b" / "checkpoint.pt")
     assert state["iteration"] == 6

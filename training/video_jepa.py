@@ -47,6 +47,7 @@ class VideoJEPAConfig:
     projector: str = "32-64-64"
     std_coeff: float = 10.0
     cov_coeff: float = 100.0
+    pred_space: str = "projection"
     # data
     mnist_dir: str = str(DEFAULT_MNIST_DIR)
     clip_frames: int = 10
@@ -57,8 +58,12 @@ class VideoJEPAConfig:
     batch_size: int = 32  # clips per step
     lr: float = 1e-3
     decoder_lr: float = 1e-3  # the pixel decoder is a probe for figures; the reference's 1e-4 is too slow for CPU budgets
+    lr_schedule: str = "constant"  # "constant" (the reference) or "cosine": linear warmup, then cosine to 0 at
+    # `iterations`, for the JEPA's parameters (the probes keep their constant rates)
+    warmup_iterations: int = 100  # cosine schedule only
     seed: int = 2025
     max_minutes: float = 0.0  # stop training after this wall-clock time (0 = no limit)
+    stop_after: int = 0  # pause after this many iterations, without the final evaluation (continue with --resume)
     # logging and evaluation
     log_every: int = 25
     eval_every: int = 500  # quick evaluation on eval_sequences_quick (0 = only at the end)
@@ -196,14 +201,33 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 
 def make_optimizer(model: VideoJEPA, cfg: VideoJEPAConfig) -> torch.optim.Optimizer:
-    decoder = set(map(id, model.decoder.parameters()))
-    rest = [p for p in model.parameters() if id(p) not in decoder]
-    return torch.optim.Adam([{"params": rest, "lr": cfg.lr}, {"params": list(model.decoder.parameters()), "lr": cfg.decoder_lr}])
+    """Adam with three groups: the JEPA (encoder, predictor, projector; the only one ``lr_schedule``
+    acts on), the detection head and the pixel decoder (probes, at constant rates)."""
+    probes = set(map(id, model.detector.parameters())) | set(map(id, model.decoder.parameters()))
+    jepa = [p for p in model.parameters() if id(p) not in probes]
+    return torch.optim.Adam([
+        {"params": jepa, "lr": cfg.lr, "scheduled": True},
+        {"params": list(model.detector.parameters()), "lr": cfg.lr, "scheduled": False},
+        {"params": list(model.decoder.parameters()), "lr": cfg.decoder_lr, "scheduled": False},
+    ])  # fmt: skip
+
+
+def lr_factor(cfg: VideoJEPAConfig, iteration: int) -> float:
+    """Multiplier of every group's base learning rate at ``iteration`` (0-based)."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    if iteration < cfg.warmup_iterations:
+        return (iteration + 1) / cfg.warmup_iterations
+    progress = (iteration - cfg.warmup_iterations) / max(1, cfg.iterations - cfg.warmup_iterations)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 # ---------------------------------------------------------------- training
 def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train, evaluate at the end on the full validation set, write logs and figures; returns results."""
+    if cfg.lr_schedule not in ("constant", "cosine") or cfg.warmup_iterations < 1:
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine' with warmup_iterations >= 1, "
+                         f"got {cfg.lr_schedule!r}, {cfg.warmup_iterations}")  # fmt: skip
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -213,6 +237,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     torch.manual_seed(cfg.seed)
     model = VideoJEPA(cfg.model_config()).to(device)
     opt = make_optimizer(model, cfg)
+    base_lrs = [group["lr"] for group in opt.param_groups]  # before a resumed state overwrites them
     start, elapsed = 0, 0.0
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -230,6 +255,8 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     t0, iteration, sums = time.perf_counter() - elapsed, start, {}
     window_t, window_n = time.perf_counter(), 0
     for iteration in bar:
+        for group, base in zip(opt.param_groups, base_lrs):
+            group["lr"] = base * lr_factor(cfg, iteration) if group["scheduled"] else base
         x, y = (t.to(device, non_blocking=True) for t in train_batch(train_digits, cfg, iteration))
         with autocast(device):
             losses = model.losses(x, y)
@@ -240,7 +267,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
             sums[k] = sums.get(k, 0.0) + val.item()
         window_n += 1
         done = iteration + 1
-        if done % cfg.log_every == 0 or done == cfg.iterations:
+        if done % cfg.log_every == 0 or done in (cfg.iterations, cfg.stop_after):
             rate = window_n * cfg.batch_size / (time.perf_counter() - window_t)
             means = {k: s / window_n for k, s in sums.items()}
             log.writerow([done, done * cfg.batch_size, round(time.perf_counter() - t0, 1)]
@@ -254,13 +281,15 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
             with (out / "eval.jsonl").open("a") as f:
                 f.write(json.dumps(quick_eval) + "\n")
             save_checkpoint(ckpt_path, model, opt, cfg, done, time.perf_counter() - t0)
-        if out_of_time:
+        if out_of_time or done == cfg.stop_after:
             break
     bar.close()
     log_file.close()
     done = iteration + 1 if cfg.iterations > start else start
     train_seconds = time.perf_counter() - t0
     save_checkpoint(ckpt_path, model, opt, cfg, done, train_seconds)
+    if done == cfg.stop_after and done < cfg.iterations:
+        return {"paused_at": done, "train_seconds": round(train_seconds, 1)}
     frames, maps = val_clips(val_digits, cfg, cfg.val_sequences)
     results = evaluate(model, frames, maps, cfg.eval_batch, device)
     results |= {"iteration": done, "train_clips": done * cfg.batch_size, "train_seconds": round(train_seconds, 1),
@@ -358,6 +387,9 @@ def main(argv: list[str] | None = None) -> None:
         ablate_steps(cfg, [int(k) for k in args.ablate_steps.split(",")], progress=not args.no_progress)
         return
     results = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if "paused_at" in results:
+        print(f"paused after {results['paused_at']} iterations; continue with --resume")
+        return
     print(json.dumps({k: results[k] for k in ("AP", "mAP", "mAP_ref", "AP_encoder", "iteration", "train_seconds")}))
 
 
