@@ -47,7 +47,7 @@ class VideoJEPAConfig:
     projector: str = "32-64-64"
     std_coeff: float = 10.0
     cov_coeff: float = 100.0
-    pred_space: str = "projection"
+    pred_space: str = "representation"  # the reference compares projections; see README (Video JEPA)
     # data
     mnist_dir: str = str(DEFAULT_MNIST_DIR)
     clip_frames: int = 10
@@ -82,7 +82,7 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(enc_hidden=8, dim=16, pred_hidden=16, pred_levels=1, projector="16-32-32", iterations=40,
                  batch_size=8, val_sequences=16, eval_every=0, eval_sequences_quick=8, log_every=5),
     "cpu": dict(max_minutes=42.0),
-    "reference": dict(enc_hidden=32, dim=16, downsample=1, pred_hidden=32, pred_levels=3, projector="16-64-64",
+    "reference": dict(enc_hidden=32, dim=16, downsample=1, pred_hidden=32, pred_levels=3, projector="16-64-64", pred_space="projection",
                       iterations=14100, batch_size=64, decoder_lr=1e-4, eval_every=282, eval_sequences_quick=1000),
 }  # fmt: skip
 
