@@ -237,3 +237,16 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, schedule):
         torch.testing.assert_close(pa, pb, msg=name)
     rows = list(csv.DictReader((tmp_path / "b" / "log.csv").open()))
     assert [int(r["iteration"]) for r in rows] == [2, 3, 4, 6]  # the first run's last row, then appended
+
+
+@needs_mnist
+def test_resume_from_an_older_optimizer_layout_is_a_clear_error(tmp_path):
+    """Checkpoints written before the detection head got its own Adam group cannot be resumed silently."""
+    cfg = vj.make_config("tiny", tiny_args(tmp_path, iterations=4, stop_after=2))
+    vj.train(cfg, progress=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    groups = state["optimizer"]["param_groups"]
+    groups[0]["params"] += groups.pop(1)["params"]  # the old two-group layout
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="parameter groups"):
+        vj.train(dataclasses.replace(cfg, stop_after=0), resume=True, progress=False)

@@ -213,7 +213,7 @@ def make_optimizer(model: VideoJEPA, cfg: VideoJEPAConfig) -> torch.optim.Optimi
 
 
 def lr_factor(cfg: VideoJEPAConfig, iteration: int) -> float:
-    """Multiplier of every group's base learning rate at ``iteration`` (0-based)."""
+    """Multiplier of the JEPA group's base learning rate at ``iteration`` (0-based)."""
     if cfg.lr_schedule == "constant":
         return 1.0
     if iteration < cfg.warmup_iterations:
@@ -242,6 +242,9 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
+        if len(state["optimizer"]["param_groups"]) != len(opt.param_groups):
+            raise ValueError(f"{ckpt_path}: its optimizer has {len(state['optimizer']['param_groups'])} parameter groups, this "
+                             f"version uses {len(opt.param_groups)} (JEPA, detection head, decoder); start a new out_dir")  # fmt: skip
         opt.load_state_dict(state["optimizer"])
         start, elapsed = state["iteration"], state["elapsed"]
     train_digits, val_digits = digit_split(cfg)
