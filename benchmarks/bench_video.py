@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from jepa_agent.precision import autocast, use_bf16
 from training import video_jepa as vj
 from training.moving_mnist import generate_moving_mnist
 
@@ -53,9 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     model = vj.VideoJEPA(cfg.model_config()).to(device)
     opt = vj.make_optimizer(model, cfg)
     x, y = (t.to(device) for t in vj.train_batch(train_digits, cfg, 0))
+    bf16 = use_bf16(cfg.amp, device)
 
     def step() -> None:
-        with vj.autocast(device):
+        with autocast(device, bf16):
             loss = model.losses(x, y)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -66,12 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     dt = timed(step, args.iters)
     rate = cfg.batch_size / dt
     params = {name: sum(p.numel() for p in getattr(model, name).parameters()) for name in ("encoder", "predictor")}
-    print(json.dumps({"what": "training step", "batch_clips": cfg.batch_size, "K": cfg.steps, "seconds": round(dt, 3),
+    print(json.dumps({"what": "training step", "batch_clips": cfg.batch_size, "K": cfg.steps, "bf16": bf16, "seconds": round(dt, 3),
                       "clips_per_s": round(rate, 1), "params": params,
                       "projected_minutes_for_preset": round(cfg.iterations * dt / 60, 1)}))  # fmt: skip
 
     frames, maps = vj.val_clips(train_digits, cfg, 64)
-    ev = timed(lambda: vj.evaluate(model, frames, maps, cfg.eval_batch, device), 1)
+    ev = timed(lambda: vj.evaluate(model, frames, maps, cfg.eval_batch, device, bf16), 1)
     print(json.dumps({"what": "evaluation (8 horizons)", "clips": len(frames), "clips_per_s": round(len(frames) / ev, 1)}))
 
 

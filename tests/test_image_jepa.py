@@ -11,6 +11,7 @@ import torch
 
 from jepa_agent.image_models import ImageJEPA, JointEmbeddingLoss, ResNet18, ViT, build_encoder
 from jepa_agent.optim import LARS, WarmupCosine, build_optimizer, warmup_cosine_factor
+from jepa_agent.precision import cpu_has_native_bf16, use_bf16
 from training.augment import AugmentConfig, TwoViews, augment, random_resized_crop_flip
 from training.image_data import load_cifar10, load_idx, load_mnist_like, pad_to, synthetic_images
 from training.image_jepa import main, make_config, train
@@ -169,6 +170,22 @@ def test_unknown_config_key_and_bad_values_are_errors():
         make_config("huge")
     with pytest.raises(ValueError, match="regulariser"):
         train(make_config("tiny", ["regulariser=barlow", "out_dir=/tmp/unused"]))
+    with pytest.raises(ValueError, match="amp must be one of"):
+        make_config("tiny", ["amp=fp16"])
+
+
+def test_amp_setting_decides_bf16():
+    assert use_bf16("off", "cpu") is False and use_bf16("bf16", "cpu") is True
+    assert use_bf16("auto", "cpu") is cpu_has_native_bf16()  # native bf16 only: emulated bf16 is slower
+    with pytest.raises(ValueError, match="amp must be one of"):
+        use_bf16("half", "cpu")
+
+
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_tiny_run_in_each_precision(tmp_path, amp):
+    res = main(["--preset", "tiny", "epochs=2", f"amp={amp}", f"out_dir={tmp_path}", *FAST])
+    assert res["history"][-1]["loss"] < res["history"][0]["loss"]
+    assert all(np.isfinite(r["loss"]) for r in res["history"])
 
 
 @pytest.mark.parametrize("reg", ["sigreg", "vicreg"])

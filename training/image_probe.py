@@ -14,20 +14,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from jepa_agent.precision import autocast
+
 
 @torch.no_grad()
 def extract_features(
-    encoder: nn.Module, images: torch.Tensor, transform, batch_size: int = 1024, device: str | torch.device = "cpu"
+    encoder: nn.Module, images: torch.Tensor, transform, batch_size: int = 1024, device: str | torch.device = "cpu",
+    bf16: bool | None = None,
 ) -> torch.Tensor:
-    """Features [N, feat_dim] (float32, on CPU) of uint8 images [N, C, H, W] via ``transform``."""
+    """Features [N, feat_dim] (float32, on CPU) of uint8 images [N, C, H, W] via ``transform``.
+
+    ``bf16``: autocast the encoder (None: on CUDA only)."""
+    bf16 = device_type(device) == "cuda" if bf16 is None else bf16
     was_training = encoder.training
     encoder.eval()
     out = []
     for start in range(0, len(images), batch_size):
         x = transform(images[start : start + batch_size].to(device))
-        if device_type(device) == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type(device), dtype=torch.bfloat16, enabled=device_type(device) == "cuda"):
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, bf16):
             out.append(encoder(x).float().cpu())
     encoder.train(was_training)
     return torch.cat(out)

@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from jepa_agent.precision import AMP_CHOICES, autocast, use_bf16
 from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
 from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
 
@@ -72,6 +73,7 @@ class VideoJEPAConfig:
     out_dir: str = "outputs/video_jepa"
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0 = torch's default); 1 is much faster on an oversubscribed CPU
+    amp: str = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~1.6x faster steps) | bf16 | off
 
     def model_config(self) -> VideoModelConfig:
         names = {f.name for f in fields(VideoModelConfig)}
@@ -142,12 +144,15 @@ def val_clips(digits: np.ndarray, cfg: VideoJEPAConfig, num_sequences: int):
 
 # ---------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: int, device: torch.device) -> dict:
+def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: int, device: torch.device,
+             bf16: bool | None = None) -> dict:
     """AP of the detection head on predicted representations, for every horizon h = 1 .. T - v.
 
     Horizon h scores the h-step rollouts u^(h)[:, v + h - 1:], pooled over the whole set (SPEC 8.23:
     the reference averages per-batch APs and skips the longest horizon). mAP = mean over all horizons;
-    mAP_ref = mean over h = 1 .. T - v - 1, the reference's definition (its README's 0.607)."""
+    mAP_ref = mean over h = 1 .. T - v - 1, the reference's definition (its README's 0.607).
+    ``bf16``: autocast (None: on CUDA only)."""
+    bf16 = device.type == "cuda" if bf16 is None else bf16
     model.eval()
     v, t = model.cfg.context, frames.shape[1]
     horizons = t - v
@@ -155,13 +160,14 @@ def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: 
     recon = det = 0.0
     for i in range(0, len(frames), batch):
         x, y = frames[i : i + batch].to(device), maps[i : i + batch].to(device)
-        with autocast(device):
+        with autocast(device, bf16):
             s = model.encode(x)
             rollouts = model.unroll(s, horizons)
-            scores[0].append(model.detect(s).float().cpu())
-            for h, u in enumerate(rollouts, start=1):
-                scores[h].append(model.detect(u[:, v + h - 1 :]).float().cpu())
             recon += F.mse_loss(model.decode(s).float(), x, reduction="sum").item()
+        # the detection head in fp32: bf16 logits would tie many scores and blur the ranking AP measures
+        scores[0].append(model.detect(s.float()).cpu())
+        for h, u in enumerate(rollouts, start=1):
+            scores[h].append(model.detect(u[:, v + h - 1 :].float()).cpu())
         det += F.binary_cross_entropy_with_logits(scores[0][-1], y.cpu(), reduction="sum").item()
     ap = [average_precision(torch.cat(scores[h]), maps[:, v + h - 1 :]) for h in range(1, horizons + 1)]
     model.train()
@@ -174,11 +180,6 @@ def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: 
         "val_det": det / maps.numel(),
         "clips": len(frames),
     }
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA, a no-op elsewhere."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -228,9 +229,12 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     if cfg.lr_schedule not in ("constant", "cosine") or cfg.warmup_iterations < 1:
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine' with warmup_iterations >= 1, "
                          f"got {cfg.lr_schedule!r}, {cfg.warmup_iterations}")  # fmt: skip
+    if cfg.amp not in AMP_CHOICES:
+        raise ValueError(f"amp must be one of {AMP_CHOICES}, got {cfg.amp!r}")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    bf16 = use_bf16(cfg.amp, device)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
@@ -261,7 +265,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
         for group, base in zip(opt.param_groups, base_lrs):
             group["lr"] = base * lr_factor(cfg, iteration) if group["scheduled"] else base
         x, y = (t.to(device, non_blocking=True) for t in train_batch(train_digits, cfg, iteration))
-        with autocast(device):
+        with autocast(device, bf16):
             losses = model.losses(x, y)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -280,7 +284,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
             sums, window_t, window_n = {}, time.perf_counter(), 0
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t0 > 60 * cfg.max_minutes
         if (cfg.eval_every and done % cfg.eval_every == 0) or out_of_time:
-            quick_eval = evaluate(model, *quick, cfg.eval_batch, device) | {"iteration": done, "quick": True}
+            quick_eval = evaluate(model, *quick, cfg.eval_batch, device, bf16) | {"iteration": done, "quick": True}
             with (out / "eval.jsonl").open("a") as f:
                 f.write(json.dumps(quick_eval) + "\n")
             save_checkpoint(ckpt_path, model, opt, cfg, done, time.perf_counter() - t0)
@@ -294,7 +298,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     if done == cfg.stop_after and done < cfg.iterations:
         return {"paused_at": done, "train_seconds": round(train_seconds, 1)}
     frames, maps = val_clips(val_digits, cfg, cfg.val_sequences)
-    results = evaluate(model, frames, maps, cfg.eval_batch, device)
+    results = evaluate(model, frames, maps, cfg.eval_batch, device, bf16)
     results |= {"iteration": done, "train_clips": done * cfg.batch_size, "train_seconds": round(train_seconds, 1),
                 "device": str(device), "threads": torch.get_num_threads(), "steps": cfg.steps}  # fmt: skip
     (out / "results.json").write_text(json.dumps(results, indent=2))
