@@ -20,10 +20,16 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def use_bf16(amp: str, device: str | torch.device) -> bool:
-    """Whether bf16 autocast is on for ``amp`` (one of ``AMP_CHOICES``) on ``device``."""
+def check_amp(amp: str) -> str:
+    """``amp`` itself if it is one of ``AMP_CHOICES``; a ValueError naming the choices otherwise."""
     if amp not in AMP_CHOICES:
         raise ValueError(f"amp must be one of {AMP_CHOICES}, got {amp!r}")
+    return amp
+
+
+def use_bf16(amp: str, device: str | torch.device) -> bool:
+    """Whether bf16 autocast is on for ``amp`` (one of ``AMP_CHOICES``) on ``device``."""
+    check_amp(amp)
     kind = torch.device(device).type
     if amp == "off" or kind not in ("cuda", "cpu"):
         return False

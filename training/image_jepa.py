@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from jepa_agent.image_models import ImageJEPA, JointEmbeddingLoss, build_encoder
 from jepa_agent.optim import WarmupCosine, build_optimizer
-from jepa_agent.precision import AMP_CHOICES, autocast, use_bf16
+from jepa_agent.precision import autocast, check_amp, use_bf16
 from training.augment import AugmentConfig, TwoViews
 from training.image_data import ImageData, load_dataset, pad_to
 from training.image_probe import extract_features, knn_accuracy, linear_probe, pixel_features
@@ -129,8 +129,7 @@ def make_config(preset: str, overrides: list[str] = ()) -> ImageJEPAConfig:
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     cfg = parse_overrides(list(overrides), ImageJEPAConfig(**PRESETS[preset]))
-    if cfg.amp not in AMP_CHOICES:
-        raise ValueError(f"amp must be one of {AMP_CHOICES}, got {cfg.amp!r}")
+    check_amp(cfg.amp)
     return cfg
 
 
@@ -162,6 +161,7 @@ class Run:
 
     def __init__(self, cfg: ImageJEPAConfig, train: ImageData):
         self.cfg, self.device = cfg, resolve_device(cfg.device)
+        self.bf16 = use_bf16(cfg.amp, self.device)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg, train).to(self.device)
         self.probe = nn.Linear(self.model.feat_dim, train.num_classes).to(self.device)
@@ -204,7 +204,6 @@ class Run:
 def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm) -> dict[str, float]:
     """One pass over the shuffled training set (drop_last); returns the epoch's mean losses."""
     cfg, dev, model = run.cfg, run.device, run.model
-    bf16 = use_bf16(cfg.amp, dev)
     torch.manual_seed(cfg.seed * 1000 + run.epoch)  # per-epoch seed: resuming replays the same batches
     order = torch.randperm(len(train))
     sums: dict[str, float] = {}
@@ -215,7 +214,7 @@ def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm) -> dict[
         x = torch.cat([v1, v2])  # one pass for both views: better use of the cores
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(dev, bf16):
+        with autocast(dev, run.bf16):
             h, z = model(x)
             h1, (z1, z2) = h[: len(idx)], z.split(len(idx))
             terms = run.loss_fn(z1, z2)
@@ -234,8 +233,7 @@ def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm) -> dict[
 
 @torch.no_grad()
 def online_probe_accuracy(run: Run, test: ImageData, views: TwoViews) -> float:
-    feats = extract_features(run.model.encoder, test.images, views.test, device=run.device,
-                             bf16=use_bf16(run.cfg.amp, run.device))
+    feats = extract_features(run.model.encoder, test.images, views.test, device=run.device, bf16=run.bf16)
     predictions = run.probe(feats.to(run.device)).argmax(1).cpu()
     return (predictions == test.labels).float().mean().item()
 

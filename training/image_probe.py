@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from jepa_agent.precision import autocast
+from jepa_agent.precision import autocast, use_bf16
 
 
 @torch.no_grad()
@@ -24,8 +24,8 @@ def extract_features(
 ) -> torch.Tensor:
     """Features [N, feat_dim] (float32, on CPU) of uint8 images [N, C, H, W] via ``transform``.
 
-    ``bf16``: autocast the encoder (None: on CUDA only)."""
-    bf16 = device_type(device) == "cuda" if bf16 is None else bf16
+    ``bf16``: autocast the encoder (None: what ``amp="auto"`` picks for ``device``)."""
+    bf16 = use_bf16("auto", device) if bf16 is None else bf16
     was_training = encoder.training
     encoder.eval()
     out = []
@@ -36,10 +36,6 @@ def extract_features(
             out.append(encoder(x).float().cpu())
     encoder.train(was_training)
     return torch.cat(out)
-
-
-def device_type(device: str | torch.device) -> str:
-    return torch.device(device).type
 
 
 def pixel_features(images: torch.Tensor, transform) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from jepa_agent.precision import AMP_CHOICES, autocast, use_bf16
+from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
 from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
 
@@ -151,8 +151,8 @@ def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: 
     Horizon h scores the h-step rollouts u^(h)[:, v + h - 1:], pooled over the whole set (SPEC 8.23:
     the reference averages per-batch APs and skips the longest horizon). mAP = mean over all horizons;
     mAP_ref = mean over h = 1 .. T - v - 1, the reference's definition (its README's 0.607).
-    ``bf16``: autocast (None: on CUDA only)."""
-    bf16 = device.type == "cuda" if bf16 is None else bf16
+    ``bf16``: autocast the encoder and predictor (None: what ``amp="auto"`` picks for ``device``)."""
+    bf16 = use_bf16("auto", device) if bf16 is None else bf16
     model.eval()
     v, t = model.cfg.context, frames.shape[1]
     horizons = t - v
@@ -229,12 +229,10 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     if cfg.lr_schedule not in ("constant", "cosine") or cfg.warmup_iterations < 1:
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine' with warmup_iterations >= 1, "
                          f"got {cfg.lr_schedule!r}, {cfg.warmup_iterations}")  # fmt: skip
-    if cfg.amp not in AMP_CHOICES:
-        raise ValueError(f"amp must be one of {AMP_CHOICES}, got {cfg.amp!r}")
+    device = resolve_device(cfg.device)
+    bf16 = use_bf16(cfg.amp, device)  # also rejects an unknown amp, before any work
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    bf16 = use_bf16(cfg.amp, device)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
