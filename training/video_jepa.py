@@ -38,10 +38,10 @@ class VideoJEPAConfig:
     """Every setting of a run (the model's fields mirror VideoModelConfig; defaults = the cpu preset)."""
 
     # model (see jepa_agent.video_models.VideoModelConfig)
-    enc_hidden: int = 16
+    enc_hidden: int = 32
     dim: int = 32
     downsample: int = 8
-    pred_hidden: int = 32
+    pred_hidden: int = 64
     pred_levels: int = 2
     context: int = 2
     steps: int = 4
@@ -73,7 +73,7 @@ class VideoJEPAConfig:
     out_dir: str = "outputs/video_jepa"
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0 = torch's default); 1 is much faster on an oversubscribed CPU
-    amp: str = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~1.6x faster steps) | bf16 | off
+    amp: str = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~1.5x faster steps) | bf16 | off
 
     def model_config(self) -> VideoModelConfig:
         names = {f.name for f in fields(VideoModelConfig)}
