@@ -21,20 +21,8 @@ import torch
 from torch.nn import functional as F
 
 from jepa_agent.precision import autocast, use_bf16
-from jepa_agent.video_models import VideoJEPA, average_precision
+from jepa_agent.video_models import VideoJEPA
 from training import video_jepa as vj
-
-
-@torch.no_grad()
-def encoder_ap(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: int, device, bf16: bool) -> float:
-    model.eval()
-    scores = []
-    for i in range(0, len(frames), batch):
-        with autocast(device, bf16):
-            s = model.encode(frames[i : i + batch].to(device))
-        scores.append(model.detect(s.float()).cpu())
-    model.train()
-    return average_precision(torch.cat(scores), maps)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         if (it + 1) % args.eval_every == 0 or it + 1 == cfg.iterations:
             line = {"iteration": it + 1, "train_bce": round(loss.item(), 5),
-                    "AP_encoder": round(encoder_ap(model, frames, maps, cfg.eval_batch, device, bf16), 4),
+                    "AP_encoder": round(vj.encoder_ap(model, frames, maps, cfg.eval_batch, device, bf16), 4),
                     "clips": len(frames), "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
             print(json.dumps(line), flush=True)
             lines.append(line)

@@ -231,6 +231,19 @@ def test_tiny_run_lowers_the_loss(tmp_path):
     assert state["format_version"] == vj.FORMAT_VERSION and state["config"]["iterations"] == 24
 
 
+def test_encoder_ap_is_evaluates_ap_encoder():
+    """The benchmarks' encoder-only AP is the AP_encoder of the full evaluation, on the same frames."""
+    torch.manual_seed(0)
+    model = VideoJEPA(dataclasses.replace(VideoModelConfig(), enc_hidden=8, dim=16, pred_hidden=8, pred_levels=1,
+                                          projector="16-32-32", downsample=8))  # fmt: skip
+    frames = torch.rand(6, 4, 1, 64, 64)
+    maps = (torch.rand(6, 4, 8, 8) < 0.1).float()
+    maps[0, 0, 0, 0] = 1
+    full = vj.evaluate(model, frames, maps, batch=4, device=torch.device("cpu"), bf16=False)
+    assert vj.encoder_ap(model, frames, maps, 4, torch.device("cpu"), bf16=False) == pytest.approx(full["AP_encoder"])
+    assert model.training  # both hand the model back in training mode
+
+
 @needs_mnist
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_resume_matches_an_uninterrupted_run(tmp_path, schedule):

@@ -182,6 +182,22 @@ def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: 
     }
 
 
+@torch.no_grad()
+def encoder_ap(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: int, device: torch.device,
+               bf16: bool | None = None) -> float:
+    """AP of the detection head on encoded real frames only (``evaluate``'s AP_encoder, without the
+    rollouts): what the benchmarks use when the predictor is not part of the question."""
+    bf16 = use_bf16("auto", device) if bf16 is None else bf16
+    model.eval()
+    scores = []
+    for i in range(0, len(frames), batch):
+        with autocast(device, bf16):
+            s = model.encode(frames[i : i + batch].to(device))
+        scores.append(model.detect(s.float()).cpu())
+    model.train()
+    return average_precision(torch.cat(scores), maps)
+
+
 # ---------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, model: VideoJEPA, opt: torch.optim.Optimizer, cfg: VideoJEPAConfig, iteration: int, elapsed: float) -> None:
     state = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "iteration": iteration, "elapsed": elapsed,
