@@ -37,6 +37,8 @@ class VideoModelConfig:
     cov_coeff: float = 100.0
     pred_space: str = "projection"  # where eq. 11 compares rollouts and targets: "projection" (the
     # reference) or "representation" (the encoder's output, which the detection head reads)
+    pred_residual: bool = False  # predict the change from the last context frame (u_j+v = u_j+v-1 + Pred)
+    # instead of the frame itself (the reference); at 8 x 8 a digit moves under a cell per frame
     grid: int = 8  # detection map size
 
 
@@ -152,7 +154,8 @@ class VideoJEPA(nn.Module):
         """One predictor pass: frames j..j+v-1 of u [B, T, C, h, w] -> frame j+v, for all j: [B, T-v, C, h, w]."""
         v, (b, t) = self.cfg.context, u.shape[:2]
         windows = torch.cat([u[:, i : t - v + i] for i in range(v)], dim=2)  # [B, T-v, v*C, h, w]
-        return self._frames(self.predictor, windows)
+        out = self._frames(self.predictor, windows)
+        return out + u[:, v - 1 : t - 1] if self.cfg.pred_residual else out
 
     def unroll(self, s: torch.Tensor, steps: int) -> list[torch.Tensor]:
         """Eq. 9-11, all frames in parallel: u^(0) = s, u^(k) = [s_<v, Pred(u^(k-1))].

@@ -231,6 +231,25 @@ def test_tiny_run_lowers_the_loss(tmp_path):
     assert state["format_version"] == vj.FORMAT_VERSION and state["config"]["iterations"] == 24
 
 
+def test_pred_residual_predicts_a_change_from_the_last_context_frame():
+    cfg = dataclasses.replace(VideoModelConfig(), enc_hidden=8, dim=16, pred_hidden=8, pred_levels=1,
+                              projector="16-32-32", downsample=8, pred_residual=True)  # fmt: skip
+    model = VideoJEPA(cfg).eval()
+    u = torch.randn(2, 5, 16, 8, 8)
+    delta = model._frames(model.predictor, torch.cat([u[:, 0:3], u[:, 1:4]], dim=2))
+    assert torch.allclose(model.predict(u), u[:, 1:4] + delta, atol=1e-6)
+    torch.nn.init.zeros_(model.predictor.head.weight)
+    torch.nn.init.zeros_(model.predictor.head.bias)
+    assert torch.equal(model.unroll(u, 3)[-1][:, 2:], u[:, 1:2].expand(-1, 3, -1, -1, -1))  # persistence
+
+
+def test_boolean_overrides_are_parsed_strictly():
+    assert vj.make_config("tiny", {"pred_residual": "true"}).pred_residual is True
+    assert vj.make_config("tiny", {"pred_residual": "0"}).pred_residual is False
+    with pytest.raises(ValueError, match="pred_residual must be true or false"):
+        vj.make_config("tiny", {"pred_residual": "ture"})
+
+
 def test_encoder_ap_is_evaluates_ap_encoder():
     """The benchmarks' encoder-only AP is the AP_encoder of the full evaluation, on the same frames."""
     torch.manual_seed(0)

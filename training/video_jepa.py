@@ -49,6 +49,7 @@ class VideoJEPAConfig:
     std_coeff: float = 10.0
     cov_coeff: float = 100.0
     pred_space: str = "representation"  # the reference compares projections; see README (Video JEPA)
+    pred_residual: bool = False
     # data
     mnist_dir: str = str(DEFAULT_MNIST_DIR)
     clip_frames: int = 10
@@ -102,8 +103,15 @@ def apply_overrides(cfg: VideoJEPAConfig, overrides: dict[str, str]) -> VideoJEP
     unknown = sorted(set(overrides) - set(types))
     if unknown:
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(types)}")
-    parsed = {k: types[k](v) if types[k] is not bool else str(v).lower() in ("1", "true", "yes") for k, v in overrides.items()}
+    parsed = {k: types[k](v) if types[k] is not bool else parse_bool(k, v) for k, v in overrides.items()}
     return dataclasses.replace(cfg, **parsed)
+
+
+def parse_bool(key: str, value) -> bool:
+    text = str(value).lower()
+    if text not in ("1", "true", "yes", "0", "false", "no"):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    return text in ("1", "true", "yes")
 
 
 def resolve_device(name: str) -> torch.device:
