@@ -3,7 +3,7 @@
     python -m training.video_jepa --preset cpu                     # <= 45 min on 2 cores
     python -m training.video_jepa --preset tiny iterations=50 lr=2e-3 --device cpu
     python -m training.video_jepa --preset cpu --resume            # continue out_dir/checkpoint.pt
-    python -m training.video_jepa --preset cpu --ablate-steps 1,4  # the K ablation (paper Fig. 3b)
+    python -m training.video_jepa --preset cpu --ablate-steps 1,4 iterations=2400 max_minutes=0  # K ablation (Fig. 3b)
 
 Overrides are ``key=value`` (or ``--key value``) for any field of VideoJEPAConfig; unknown keys are
 errors. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
 from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
+from training.wm_config import parse_value
 
 FORMAT_VERSION = 1
 SEQ_FRAMES = 20  # each generated sequence is cut into SEQ_FRAMES // clip_frames consecutive clips
@@ -103,15 +104,8 @@ def apply_overrides(cfg: VideoJEPAConfig, overrides: dict[str, str]) -> VideoJEP
     unknown = sorted(set(overrides) - set(types))
     if unknown:
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(types)}")
-    parsed = {k: types[k](v) if types[k] is not bool else parse_bool(k, v) for k, v in overrides.items()}
+    parsed = {k: parse_value(k, str(v), types[k]) for k, v in overrides.items()}
     return dataclasses.replace(cfg, **parsed)
-
-
-def parse_bool(key: str, value) -> bool:
-    text = str(value).lower()
-    if text not in ("1", "true", "yes", "0", "false", "no"):
-        raise ValueError(f"{key} must be true or false, got {value!r}")
-    return text in ("1", "true", "yes")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -104,7 +104,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _parse_value(name: str, text: str, kind: Any) -> Any:
+def parse_value(name: str, text: str, kind: Any) -> Any:
+    """``text`` as a ``kind`` (bool, int, float or str) for config key ``name``; a clear error otherwise."""
     kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
     try:
         if kind_name == "bool":
@@ -158,7 +159,7 @@ def make_config(argv: list[str] | None = None, **overrides: Any) -> TrainConfig:
     for key, text in raw.items():
         if key not in types:
             raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
-        values[key] = _parse_value(key, text, types[key])
+        values[key] = parse_value(key, text, types[key])
     for key, value in overrides.items():
         if key not in types:
             raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
