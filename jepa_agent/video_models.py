@@ -39,6 +39,8 @@ class VideoModelConfig:
     # reference) or "representation" (the encoder's output, which the detection head reads)
     pred_residual: bool = False  # predict the change from the last context frame (u_j+v = u_j+v-1 + Pred)
     # instead of the frame itself (the reference); at 8 x 8 a digit moves under a cell per frame
+    target_grad: bool = True  # eq. 11's targets pass gradients to the encoder (the reference); False
+    # detaches them, so the encoder learns from the rollouts' inputs and the regulariser only
     grid: int = 8  # detection map size
 
 
@@ -181,6 +183,10 @@ class VideoJEPA(nn.Module):
     def decode(self, s: torch.Tensor) -> torch.Tensor:
         return self._frames(self.decoder, s)
 
+    def forward(self, x: torch.Tensor, det_target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training losses (``losses``): the call DistributedDataParallel wraps."""
+        return self.losses(x, det_target)
+
     def losses(self, x: torch.Tensor, det_target: torch.Tensor) -> dict[str, torch.Tensor]:
         """All training losses for frames x [B, T, C, H, W] and detection maps [B, T, grid, grid]."""
         cfg, v = self.cfg, self.cfg.context
@@ -195,10 +201,12 @@ class VideoJEPA(nn.Module):
             # one projector call for targets and every rollout (shared BatchNorm statistics)
             z = self.project(torch.cat([s, predicted.flatten(1, 2)], dim=1))
             z_s, z_u = z[:, :t], z[:, t:].unflatten(1, (cfg.steps, t - v))
-            pred = (z_u - z_s[:, None, v:]).float().pow(2).mean()
+            z_t = z_s if cfg.target_grad else z_s.detach()
+            pred = (z_u - z_t[:, None, v:]).float().pow(2).mean()
         else:
             z_s = self.project(s)
-            pred = (predicted - s[:, None, v:]).float().pow(2).mean()
+            target = s if cfg.target_grad else s.detach()
+            pred = (predicted - target[:, None, v:]).float().pow(2).mean()
         std, cov = self.variance(z_s), self.covariance(z_s)
         feats = s.detach()
         det = F.binary_cross_entropy_with_logits(self.detect(feats).float(), det_target.float())

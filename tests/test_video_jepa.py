@@ -180,6 +180,23 @@ def test_losses_and_detached_probes():
         model.encode(torch.rand(2, 6, 64, 64))
 
 
+def test_target_grad_false_detaches_the_targets_only():
+    """target_grad=False: eq. 11 gives the same value, but the encoder is trained through the rollouts'
+    inputs only. With a predictor that ignores its input, no gradient of L_pred reaches the encoder."""
+    x, y = torch.rand(2, 6, 1, 64, 64), torch.zeros(2, 6, 8, 8)
+    grads = {}
+    for target_grad in (True, False):
+        torch.manual_seed(0)
+        model = small_model(pred_space="representation", target_grad=target_grad)
+        torch.nn.init.zeros_(model.predictor.head.weight)  # predictions = the head's bias, whatever the input
+        pred = model.losses(x, y)["pred"]
+        pred.backward()
+        grads[target_grad] = (pred.item(), [p.grad for p in model.encoder.parameters()])
+    assert grads[True][0] == pytest.approx(grads[False][0])
+    assert any(g is not None and g.abs().sum() > 0 for g in grads[True][1])
+    assert all(g is None or g.abs().sum() == 0 for g in grads[False][1])
+
+
 # ---------------------------------------------------------------- entry point
 def tiny_args(tmp_path, **kw) -> dict[str, str]:
     args = dict(out_dir=str(tmp_path), iterations="6", batch_size="4", val_sequences="4", eval_batch="8",
@@ -310,3 +327,16 @@ def test_supervised_detection_ceiling_learns(tmp_path):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["iteration"] for line in lines] == [15, 30]
     assert lines[-1]["train_bce"] < 0.69 and 0 < lines[-1]["AP_encoder"] <= 1
+
+
+@needs_mnist
+def test_a_non_finite_loss_stops_training_with_a_clear_error(tmp_path, monkeypatch):
+    losses = VideoJEPA.losses
+
+    def poisoned(self, x, det_target):
+        out = losses(self, x, det_target)
+        return out | {"loss": out["loss"] * float("nan")}
+
+    monkeypatch.setattr(VideoJEPA, "losses", poisoned)
+    with pytest.raises(FloatingPointError, match="loss is not finite at iteration 1"):
+        vj.train(vj.make_config("tiny", tiny_args(tmp_path)), progress=False)

@@ -39,6 +39,7 @@ from jepa_agent.regularizers import effective_rank
 from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
 from training.data import TrajectoryWindows, render_windows
 from training.diagnostics import collapse_warning, run_gates
+from training.distributed import setup_distributed
 from training.wm_config import TrainConfig, make_config
 from tworooms_env import core
 from tworooms_env import random_walk as rw
@@ -268,16 +269,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
     return torch.device(name)
-
-
-def setup_distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    rank = torch.distributed.get_rank() if world > 1 else 0
-    return rank, world
 
 
 def warmup_cosine(total: int, warmup_frac: float, min_factor: float):
