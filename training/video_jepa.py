@@ -51,18 +51,18 @@ class VideoJEPAConfig:
     context: int = 2
     steps: int = 4
     projector: str = "32-64-64"
-    std_coeff: float = 50.0  # the reference: 10 (pilots in the README)
+    std_coeff: float = 10.0  # the reference's; 50 was best with target_grad=True (pilots in the README)
     cov_coeff: float = 100.0
     pred_space: str = "representation"  # the reference compares projections; see README (Video JEPA)
     pred_residual: bool = False
-    target_grad: bool = True
+    target_grad: bool = False  # the reference: True (pilots in the README)
     # data
     mnist_dir: str = str(DEFAULT_MNIST_DIR)
     clip_frames: int = 10
     val_sequences: int = 1000  # x 2 clips, as the reference's 1000 held-out sequences
     val_digit_fraction: float = 0.1  # digits reserved for validation sequences (never seen in training)
     # optimisation
-    iterations: int = 20000
+    iterations: int = 32000
     batch_size: int = 4  # clips per step, over all processes (the reference: 64; small batches learn more per clip here)
     lr: float = 1e-3
     decoder_lr: float = 1e-3  # the pixel decoder is a probe for figures; the reference's 1e-4 is too slow for CPU budgets
@@ -92,7 +92,7 @@ PRESETS: dict[str, dict] = {
                  lr_schedule="constant", batch_size=8, val_sequences=16, eval_every=0, eval_sequences_quick=8, log_every=5),
     "cpu": dict(max_minutes=42.0),
     "reference": dict(enc_hidden=32, dim=16, downsample=1, pred_hidden=32, pred_levels=3, projector="16-64-64", pred_space="projection",
-                      std_coeff=10.0, lr_schedule="constant", iterations=14100, batch_size=64, log_every=25, decoder_lr=1e-4, eval_every=282, eval_sequences_quick=1000),
+                      target_grad=True, std_coeff=10.0, lr_schedule="constant", iterations=14100, batch_size=64, log_every=25, decoder_lr=1e-4, eval_every=282, eval_sequences_quick=1000),
 }  # fmt: skip
 
 
@@ -232,7 +232,7 @@ def make_optimizer(model: VideoJEPA, cfg: VideoJEPAConfig) -> torch.optim.Optimi
     acts on), the detection head and the pixel decoder (probes, at constant rates)."""
     probes = set(map(id, model.detector.parameters())) | set(map(id, model.decoder.parameters()))
     jepa = [p for p in model.parameters() if id(p) not in probes]
-    # fused: one kernel for all parameters (on the CPU too, where the per-parameter loop costs ~13 % of a step)
+    # fused: one kernel for all parameters (CPU and CUDA); 3-5 % off a cpu-preset step on this CPU
     return torch.optim.Adam([
         {"params": jepa, "lr": cfg.lr, "scheduled": True},
         {"params": list(model.detector.parameters()), "lr": cfg.lr, "scheduled": False},
