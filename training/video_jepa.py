@@ -307,7 +307,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
         with autocast(device, bf16):
             losses = train_model(x, y)
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t0 > 60 * cfg.max_minutes
-        flags = torch.tensor([float(not torch.isfinite(losses["loss"])), float(out_of_time)])
+        flags = torch.tensor([float(not torch.isfinite(losses["loss"])), float(out_of_time)], device=device)  # NCCL: on the GPU
         if world > 1:  # every process stops at the same iteration
             torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
         if flags[0]:

@@ -418,7 +418,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
             layout = torch.stack([batch["wall_x"], batch["door_y"]], dim=1).to(device)
             with autocast:
                 loss, terms = train_model(obs, batch["actions"].to(device), batch["positions"].to(device), layout)
-            flags = torch.tensor([float(not torch.isfinite(loss)), float(flag.stop)])
+            flags = torch.tensor([float(not torch.isfinite(loss)), float(flag.stop)], device=device)  # NCCL: on the GPU
             if world > 1:
                 torch.distributed.all_reduce(flags)
             if flags[0] > 0:
