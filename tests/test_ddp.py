@@ -92,3 +92,17 @@ def test_video_ddp_trains_one_model_over_two_processes(tmp_path):
     fresh = dict(vj.VideoJEPA(saved.cfg).named_parameters())
     assert any(not torch.equal(fresh[k], a[k]) for k in a)
     assert (tmp_path / "results.json").is_file() and state["iteration"] == 4
+
+
+def test_resolve_device_is_shared_and_picks_the_local_gpu(monkeypatch):
+    """One device rule for every entry point: under torchrun, 'auto' is this process's GPU (LOCAL_RANK)."""
+    from training import distributed, image_jepa, video_jepa, world_model
+
+    assert image_jepa.resolve_device is video_jepa.resolve_device is world_model.resolve_device is distributed.resolve_device
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert distributed.resolve_device("auto") == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert distributed.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        distributed.resolve_device("cuda:0")

@@ -1,4 +1,4 @@
-"""Process-group setup shared by the training entry points (``torchrun`` launches; DDP on gloo or NCCL)."""
+"""Device and process-group setup shared by the training entry points (``torchrun`` launches; DDP on gloo or NCCL)."""
 
 from __future__ import annotations
 
@@ -15,3 +15,15 @@ def setup_distributed() -> tuple[int, int]:
         torch.distributed.init_process_group(backend)
     rank = torch.distributed.get_rank() if world > 1 else 0
     return rank, world
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when there is one (under torchrun, the GPU of this process's LOCAL_RANK, so the
+    processes of one machine do not share GPU 0), else CPU. A CUDA device without CUDA is an error."""
+    if name == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)

@@ -30,6 +30,7 @@ from jepa_agent.image_models import ImageJEPA, JointEmbeddingLoss, build_encoder
 from jepa_agent.optim import WarmupCosine, build_optimizer
 from jepa_agent.precision import autocast, check_amp, use_bf16
 from training.augment import AugmentConfig, TwoViews
+from training.distributed import resolve_device
 from training.image_data import ImageData, load_dataset, pad_to
 from training.image_probe import extract_features, knn_accuracy, linear_probe, pixel_features
 
@@ -131,10 +132,6 @@ def make_config(preset: str, overrides: list[str] = ()) -> ImageJEPAConfig:
     cfg = parse_overrides(list(overrides), ImageJEPAConfig(**PRESETS[preset]))
     check_amp(cfg.amp)
     return cfg
-
-
-def resolve_device(name: str) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
 
 
 def load_data(cfg: ImageJEPAConfig) -> tuple[ImageData, ImageData]:

@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,7 +29,7 @@ from tqdm import tqdm
 
 from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
-from training.distributed import setup_distributed
+from training.distributed import resolve_device, setup_distributed
 from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
 from training.wm_config import parse_value
 
@@ -111,15 +110,6 @@ def apply_overrides(cfg: VideoJEPAConfig, overrides: dict[str, str]) -> VideoJEP
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(types)}")
     parsed = {k: parse_value(k, str(v), types[k]) for k, v in overrides.items()}
     return dataclasses.replace(cfg, **parsed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when there is one (under torchrun, the GPU of this process's LOCAL_RANK), else CPU."""
-    if name == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device(name)
 
 
 # ---------------------------------------------------------------- data
@@ -318,14 +308,14 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
-        for k, val in losses.items():
-            sums[k] = sums.get(k, 0.0) + val.item()
-        window_n += 1
         done = iteration + 1
-        if rank != 0:
+        if rank != 0:  # process 0 alone logs, evaluates and checkpoints
             if out_of_time or done == cfg.stop_after:
                 break
             continue
+        for k, val in losses.items():
+            sums[k] = sums.get(k, 0.0) + val.item()
+        window_n += 1
         if done % cfg.log_every == 0 or done in (cfg.iterations, cfg.stop_after):
             rate = window_n * cfg.batch_size / (time.perf_counter() - window_t)
             means = {k: s / window_n for k, s in sums.items()}

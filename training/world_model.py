@@ -39,7 +39,7 @@ from jepa_agent.regularizers import effective_rank
 from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
 from training.data import TrajectoryWindows, render_windows
 from training.diagnostics import collapse_warning, run_gates
-from training.distributed import setup_distributed
+from training.distributed import resolve_device, setup_distributed
 from training.wm_config import TrainConfig, make_config
 from tworooms_env import core
 from tworooms_env import random_walk as rw
@@ -263,14 +263,6 @@ class WindowSource:
 
 
 # ---------------------------------------------------------------------------- infrastructure
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 def warmup_cosine(total: int, warmup_frac: float, min_factor: float):
     """LR factor per step: linear warmup then cosine down to ``min_factor`` (SPEC 3.6)."""
     warmup = max(1, int(warmup_frac * total))
