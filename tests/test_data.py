@@ -247,9 +247,48 @@ def test_collect_cli_same_seed_same_bytes(tmp_path, capsys):
 
 
 def test_collect_cli_rejects_bad_rates(tmp_path, capsys):
-    assert collect_main(["--cross-wall-rate", "0.9", "--wall-bump-rate", "0.5", "--out", str(tmp_path / "x.npz")]) == 2
+    assert collect_main(["--tier", "contact", "--cross-wall-rate", "0.9", "--wall-bump-rate", "0.5",
+                         "--out", str(tmp_path / "x.npz")]) == 2
     assert "sum to <= 1" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("tier", ["random", "contact", "navigate"])
+def test_collect_cli_writes_each_tier_with_metadata(tier, tmp_path):
+    from tworooms_env.tiers import TIER_DEFAULTS, TierConfig
+
+    args = ["--tier", tier, "--num-trajectories", "40", "--length", "21", "--chunk-size", "20", "--no-progress",
+            "--window", "9", "--seed", "5"]
+    assert collect_main(args + ["--out", str(tmp_path / "a.npz")]) == 0
+    assert collect_main(args + ["--out", str(tmp_path / "b.npz")]) == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    meta = read_metadata(tmp_path / "a.npz")
+    assert meta["tier"] == tier and meta["generator"].startswith("tworooms_env.tiers")
+    params = TierConfig.from_dict(meta["generator_params"])
+    assert params.tier == tier and params.length == 21
+    for key, value in TIER_DEFAULTS[tier].items():
+        assert meta["generator_params"][key] == value
+    traj, _ = load_trajectories(tmp_path / "a.npz")
+    kinds = set(np.unique(traj.kind).tolist())
+    if tier == "random":  # walks and door crossings only
+        assert kinds <= {rw.KIND_WALK, rw.KIND_CROSSING}
+    else:
+        assert 3 in kinds  # layout-aware segment families
+    assert (4 in kinds) == (tier == "navigate")  # noisy expert routes only in navigate
+
+
+def test_tier_rules_are_errors(tmp_path, capsys):
+    from tworooms_env.tiers import tier_config
+
+    with pytest.raises(ValueError, match="unknown data tier"):
+        tier_config("expert")
+    with pytest.raises(ValueError, match="belong to the 'contact' tier"):
+        tier_config("random", wall_bump_rate=0.2)
+    with pytest.raises(ValueError, match="navigate"):
+        tier_config("contact", detour_rate=0.2)
+    with pytest.raises(SystemExit):
+        collect_main(["--tier", "expert", "--out", str(tmp_path / "x.npz")])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------- rendering

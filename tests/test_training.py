@@ -10,6 +10,7 @@ import torch
 
 from jepa_agent.world_model import FORMAT_VERSION, WorldModel, load_world_model
 from training import world_model as tw
+from tworooms_env import families
 from training.diagnostics import collapse_warning, run_gates
 from training.wm_config import PRESETS, TrainConfig, make_config
 
@@ -165,7 +166,7 @@ def test_planner_like_window_families():
 
     rng = np.random.default_rng(0)
     n = 600
-    traj = tw.segment_trajectories(rng, n, 17, WalkConfig(length=17), parallel_share=0.5, door_share=0.5)
+    traj = families.segment_trajectories(rng, n, 17, WalkConfig(length=17), parallel_share=0.5, door_share=0.5)
     pos = traj.positions.astype(np.float64)
     wall_x, door_y = traj.wall_x.astype(np.float64), traj.door_y.astype(np.float64)
     assert np.isfinite(pos).all() and traj.actions.shape == (n, 16, 2)
@@ -188,7 +189,7 @@ def test_detour_windows_follow_the_door_route():
 
     rng = np.random.default_rng(1)
     n, length = 300, 41
-    traj = tw.detour_trajectories(rng, n, length, WalkConfig(length=length))
+    traj = families.detour_trajectories(rng, n, length, WalkConfig(length=length))
     pos = traj.positions.astype(np.float64)
     wall_x, door_y = traj.wall_x.astype(np.float64), traj.door_y.astype(np.float64)
     assert traj.positions.shape == (n, length, 2) and traj.actions.shape == (n, length - 1, 2)
@@ -200,7 +201,7 @@ def test_detour_windows_follow_the_door_route():
     crossed = (pos[:, 0, 0] - wall_x) * (pos[:, -1, 0] - wall_x) < 0
     assert crossed.mean() > 0.85  # goal-directed: nearly every window goes through the door
     # and the share is honoured inside the planner-like windows
-    mixed = tw.segment_trajectories(rng, 40, length, WalkConfig(length=length), detour_share=0.25)
+    mixed = families.segment_trajectories(rng, 40, length, WalkConfig(length=length), detour_share=0.25)
     assert len(mixed) == 40
 
 

@@ -1,9 +1,14 @@
-"""Collect offline random-walk trajectories to a file: ``python -m tworooms_env.collect``.
+"""Collect offline trajectories of one data tier to a file: ``python -m tworooms_env.collect``.
 
 Example::
 
-    python -m tworooms_env.collect --num-trajectories 100000 --seed 0 --out data/tworooms.npz \\
-        --plot outputs/trajectories.png
+    python -m tworooms_env.collect --tier random --num-trajectories 100000 --seed 0 \\
+        --out data/tworooms_random.npz --plot outputs/trajectories.png
+
+``--tier`` is one of ``random`` (the paper's random walks and door crossings), ``contact`` (plus
+goal-free families placed with the layout) and ``navigate`` (plus a noisy expert's door routes);
+see :mod:`tworooms_env.tiers`. The other generator options override the tier's defaults; the tier
+and every generator parameter are stored in the file's metadata.
 
 Trajectories are generated in chunks of ``--chunk-size``; chunk i draws from the generator seeded
 ``(seed, i)``, so the same arguments give the same bytes. The file is written atomically (see
@@ -24,18 +29,18 @@ from tqdm import tqdm
 
 from tworooms_env.dataset import WindowIndex, save_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories, trajectory_stats
-
-GENERATOR_NAME = "tworooms_env.random_walk v1"
+from tworooms_env.tiers import GENERATOR_NAME, TIERS, TierConfig, generate_tier, tier_config
 
 
 def collect(
     num_trajectories: int,
-    config: WalkConfig,
+    config: TierConfig | WalkConfig,
     seed: int = 0,
     chunk_size: int = 10_000,
     progress: bool = True,
 ) -> Trajectories:
-    """Generate ``num_trajectories`` trajectories, chunk by chunk, deterministically from ``seed``."""
+    """Generate ``num_trajectories`` trajectories of a tier (or of a plain ``WalkConfig``), chunk by
+    chunk, deterministically from ``seed``."""
     if num_trajectories < 1:
         raise ValueError(f"num_trajectories must be >= 1, got {num_trajectories}")
     if chunk_size < 1:
@@ -44,7 +49,9 @@ def collect(
     with tqdm(total=num_trajectories, unit="traj", disable=not progress, desc="collect") as bar:
         for i, lo in enumerate(range(0, num_trajectories, chunk_size)):
             n = min(chunk_size, num_trajectories - lo)
-            parts.append(generate_trajectories(np.random.default_rng([seed, i]), n, config))
+            rng = np.random.default_rng([seed, i])
+            parts.append(generate_tier(rng, n, config) if isinstance(config, TierConfig)
+                         else generate_trajectories(rng, n, config))
             bar.update(n)
     return Trajectories.concatenate(parts)
 
@@ -56,16 +63,24 @@ def window_shares(traj: Trajectories, window: int = 17, num_windows: int = 100_0
     return {"window": window, **stats}
 
 
+# generator options of the CLI: flag -> TierConfig field (None: the tier's default)
+_TIER_FLAGS = ("length", "step_mean", "step_std", "step_max", "cross_wall_rate", "wall_bump_rate", "segment_rate",
+               "parallel_rate", "door_aim_rate", "push_rate", "detour_rate")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    d = WalkConfig()
     p = argparse.ArgumentParser(prog="tworooms-collect", description=__doc__.split("\n")[0])
+    p.add_argument("--tier", choices=TIERS, default="random",
+                   help="data tier: random (walks + door crossings), contact (+ layout-aware families), "
+                        "navigate (+ noisy expert door routes)")
     p.add_argument("--num-trajectories", type=int, default=100_000)
-    p.add_argument("--length", type=int, default=d.length, help="states per trajectory (actions: length - 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fixed-wall", action="store_true", help="one layout only (wall 32, door 18)")
-    p.add_argument("--out", type=Path, default=Path("data/tworooms_trajectories.npz"))
-    p.add_argument("--cross-wall-rate", type=float, default=d.cross_wall_rate)
-    p.add_argument("--wall-bump-rate", type=float, default=d.wall_bump_rate)
+    p.add_argument("--out", type=Path, default=Path("data/tworooms_random.npz"))
+    for name in _TIER_FLAGS:
+        kind = int if name == "length" else float
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                       help=f"override the tier's {name} (default: {TierConfig().to_dict()[name]!r} for random)")
     p.add_argument("--window", type=int, default=17, help="training window length for the reported shares")
     p.add_argument("--chunk-size", type=int, default=10_000)
     p.add_argument("--plot", type=Path, default=None, help="also draw sample trajectories to this PNG")
@@ -76,13 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    overrides = {name: getattr(args, name) for name in _TIER_FLAGS if getattr(args, name) is not None}
+    if args.fixed_wall:
+        overrides["fixed_wall"] = True
     try:
-        config = WalkConfig(
-            length=args.length,
-            cross_wall_rate=args.cross_wall_rate,
-            wall_bump_rate=args.wall_bump_rate,
-            fixed_wall=args.fixed_wall,
-        )
+        config = tier_config(args.tier, **overrides)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -90,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     traj = collect(args.num_trajectories, config, args.seed, args.chunk_size, progress=not args.no_progress)
     seconds = time.perf_counter() - t0
     stats = {"trajectories": trajectory_stats(traj)}
-    if args.window <= args.length:
+    if args.window <= config.length:
         stats["windows"] = window_shares(traj, args.window)
     metadata = {
+        "tier": config.tier,
         "generator": GENERATOR_NAME,
         "generator_params": config.to_dict(),
         "seed": args.seed,
@@ -100,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats": stats,
     }
     path = save_trajectories(args.out, traj, metadata)
-    print(f"wrote {len(traj)} trajectories x {config.length} states to {path} "
+    print(f"wrote {len(traj)} trajectories of tier {config.tier!r} x {config.length} states to {path} "
           f"({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f} s")
     print(json.dumps(stats, indent=2))
     if args.minari_id is not None:

@@ -10,7 +10,7 @@ actions        f32 [N,L-1,2] displacement commanded at state t (pixels, leads to
 blocked        bool [N,L-1] the move was stopped at a contact point
 wall_x         i16 [N]      centre wall column
 door_y         i16 [N]      door centre row
-kind           i8 [N]       0 random walk, 1 door crossing, 2 wall bump
+kind           i8 [N]       0 random walk, 1 door crossing, 2 wall bump, 3 segments, 4 detour
 metadata       u8 [bytes]   UTF-8 JSON: format, format_version, counts, seed, generator params
 =============  ===========  ==================================================================
 

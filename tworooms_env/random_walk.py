@@ -362,7 +362,10 @@ def trajectory_stats(traj: Trajectories) -> dict[str, float]:
         "share_wall_contact": float(contacts.mean()) if len(traj) else 0.0,
         "share_blocked_steps": float(traj.blocked.mean()) if len(traj) else 0.0,
     }
-    for code, name in ((KIND_WALK, "walk"), (KIND_CROSSING, "crossing"), (KIND_BUMP, "bump")):
+    for code, name in ((KIND_WALK, "walk"), (KIND_CROSSING, "crossing"), (KIND_BUMP, "bump"), (3, "segment"),
+                       (4, "detour")):  # 3, 4: tworooms_env.families
+        if name in ("segment", "detour") and not (traj.kind == code).any():
+            continue
         sel = traj.kind == code
         out[f"n_{name}"] = int(sel.sum())
         if sel.any():
