@@ -3,8 +3,10 @@
 Input: observations float or uint8 ``[N, 2, 65, 65]`` (channel 0 the dot, channel 1 the walls);
 uint8 is scaled to [0, 1] here so that the model owns its input normalisation.
 
+- :class:`PixelEncoder`: a learned CNN over the whole 2-channel frame, sized for a CPU (a 2 x 2
+  average pool, three small convolutions, two heads). The default of the pixel recipe.
 - :class:`ImpalaEncoder`: the reference IMPALA CNN (SPEC 3.2), 1.4M parameters, for GPU presets.
-- :class:`ProfileEncoder`: CPU-first and near free. The row and column sums of each channel
+- :class:`ProfileEncoder`: hand-crafted position features (privileged), CPU-first and near free. The row and column sums of each channel
   (4 x 65 numbers) hold the dot's x and y and the wall's x and door's y almost linearly because the
   walls are axis-aligned; small MLPs map them to a factored latent ``[z_agent, z_layout]``.
 - :class:`CoordConvEncoder`: a small strided CNN with x / y coordinate channels, for comparison.
@@ -129,6 +131,64 @@ class ProfileEncoder(nn.Module):
         return self.encode_profiles(*self.raw_profiles(obs))
 
 
+class PixelEncoder(nn.Module):
+    """A learned convolutional encoder over the whole frame, with a learned static/moving split.
+
+    Both channels enter the same network: nothing in it knows which channel holds the walls, that
+    walls are axis-aligned or what the dot looks like. Layers (65 x 65 input, ``width`` = c)::
+
+        Conv 4x4 stride 4 ("patchify" stem), 2 -> c, ReLU   16 x 16  (pixels 0..63; row/column 64
+                                                                     lie outside the border)
+        Conv 3x3 stride 2, c -> c, ReLU                      8 x 8
+        Conv 3x3, c -> c, ReLU                               8 x 8   -> flatten (64 c)
+        agent head  MLP(64 c, hidden, agent_dim)
+        layout head MLP(64 c, hidden, layout_dim)            (only if layout_dim > 0)
+
+    The two heads read the same features. z = [z_agent, z_layout]; what makes z_layout the static
+    part is learned, not wired: the world model copies it through its predictor and asks it to stay
+    constant within a window and to vary across windows (``WorldModel.energy``).
+
+    CPU cost decides the stem: the size of the first feature map dominates the step (element-wise
+    activations and the convolution's backward pass over it). Measured fwd + bwd of 2,304 frames,
+    bf16, one thread: a 2 x 2 pool with a stride-1 conv and GELU 1.44 s, the same with ReLU 0.93 s,
+    this 4 x 4 patch stem 0.42 s (``benchmarks/bench_world_model.py`` times the whole step).
+    """
+
+    def __init__(self, agent_dim: int = 16, layout_dim: int = 16, width: int = 32, hidden: int = 256):
+        super().__init__()
+        if agent_dim < 1 or layout_dim < 0 or width < 1:
+            raise ValueError(f"need agent_dim >= 1, layout_dim >= 0 and width >= 1, got {agent_dim}, {layout_dim}, {width}")
+        self.agent_dim, self.layout_dim = agent_dim, layout_dim
+        self.latent_dim = agent_dim + layout_dim
+        self.layout_learned = layout_dim > 0
+        c = width
+        self.trunk = nn.Sequential(
+            nn.Conv2d(N_CHANNELS, c, 4, stride=4), nn.ReLU(inplace=True),  # 65 -> 16
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(inplace=True),  # 8
+            nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True),  # 8
+            nn.Flatten(),
+        )
+        feat = c * 8 * 8
+        self.agent_head = mlp(feat, hidden, agent_dim, depth=1)
+        self.layout_head = mlp(feat, hidden, layout_dim, depth=1) if layout_dim else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        h = self.trunk(_pixels(obs).contiguous(memory_format=torch.channels_last))
+        z_agent = self.agent_head(h)
+        if self.layout_head is None:
+            return z_agent
+        return torch.cat([z_agent, self.layout_head(h)], dim=-1)
+
+
+def _pixels(obs: torch.Tensor) -> torch.Tensor:
+    """Frames in [0, 1], converted straight to bf16 under CPU/CUDA bf16 autocast (half the copy)."""
+    if obs.dtype == torch.uint8 and torch.is_autocast_enabled(obs.device.type) and \
+            torch.get_autocast_dtype(obs.device.type) == torch.bfloat16:
+        to_float_frames(obs[:0])  # shape checks
+        return obs.to(torch.bfloat16).mul_(1.0 / 255.0)
+    return to_float_frames(obs)
+
+
 class CoordConvEncoder(nn.Module):
     """Small strided CNN with two coordinate channels (CoordConv); not factored.
 
@@ -202,12 +262,16 @@ class ImpalaEncoder(nn.Module):
         return self.norm(self.head(torch.relu(x).flatten(1)))
 
 
-ENCODERS = {"profile": ProfileEncoder, "coordconv": CoordConvEncoder, "impala": ImpalaEncoder}
+ENCODERS = {"pixel": PixelEncoder, "profile": ProfileEncoder, "coordconv": CoordConvEncoder, "impala": ImpalaEncoder}
 
 
 def build_encoder(name: str, latent_dim: int, layout_dim: int = 0, hidden: int = 256,
-                  layout_encoder: str = "mlp") -> nn.Module:
-    """An encoder by name; ``latent_dim`` is the total size D (agent + layout for 'profile')."""
+                  layout_encoder: str = "mlp", width: int = 32) -> nn.Module:
+    """An encoder by name; ``latent_dim`` is the total size D (agent + layout for the factored ones)."""
+    if name == "pixel":
+        if not 0 <= layout_dim < latent_dim:
+            raise ValueError(f"pixel encoder needs 0 <= layout_dim < latent_dim, got {layout_dim}, {latent_dim}")
+        return PixelEncoder(latent_dim - layout_dim, layout_dim, width, hidden)
     if name == "profile":
         if not 0 <= layout_dim < latent_dim:
             raise ValueError(f"profile encoder needs 0 <= layout_dim < latent_dim, got {layout_dim}, {latent_dim}")

@@ -43,11 +43,12 @@ _POS_CENTER, _POS_SCALE = 32.0, 16.0  # probe targets are standardised inside th
 class ModelConfig:
     """Architecture and energy coefficients (defaults: the CPU recipe)."""
 
-    encoder: str = "profile"  # profile | coordconv | impala
+    encoder: str = "profile"  # pixel (learned CNN) | profile (hand-crafted position features) | coordconv | impala
     latent_dim: int = 32  # D = agent + layout dims
-    layout_dim: int = 16  # static part copied by the predictor (profile encoder only; 0 = none)
-    layout_encoder: str = "mlp"  # mlp (learned) | raw (the 130 wall profiles: layout_dim = 130)
+    layout_dim: int = 16  # static part copied by the predictor (pixel and profile encoders; 0 = none)
+    layout_encoder: str = "mlp"  # profile encoder: mlp (learned) | raw (the 130 wall profiles: layout_dim = 130)
     encoder_hidden: int = 128
+    encoder_width: int = 32  # pixel encoder: channels of its last convolutions
     predictor: str = "mlp"  # mlp | gru
     predictor_hidden: int = 256
     predictor_depth: int = 2
@@ -65,19 +66,21 @@ class ModelConfig:
     idm_coeff: float = 1.0
     layout_std_coeff: float = 16.0
     layout_cov_coeff: float = 8.0
+    layout_sim_coeff: float = 12.0  # pixel encoder: z_layout of every frame close to that of frame 0
+    std_within_window: bool = False  # variance of z_agent around each window's mean (it must move within a window)
     probe_hidden: int = 256
     idm_hidden: int = 128  # inverse-dynamics MLP width (the reference: 256)
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "encoder_hidden", "predictor_hidden", "predictor_depth", "action_chunk",
-                     "rollout_steps", "probe_hidden", "idm_hidden", "onestep_stride"):
+        for name in ("latent_dim", "encoder_hidden", "encoder_width", "predictor_hidden", "predictor_depth",
+                     "action_chunk", "rollout_steps", "probe_hidden", "idm_hidden", "onestep_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.rollout_steps % self.action_chunk:
             raise ValueError(f"rollout_steps ({self.rollout_steps}) must be a multiple of action_chunk "
                              f"({self.action_chunk})")
         for name in ("pred_coeff", "onestep_coeff", "std_coeff", "cov_coeff", "sim_coeff", "idm_coeff",
-                     "layout_std_coeff", "layout_cov_coeff"):
+                     "layout_std_coeff", "layout_cov_coeff", "layout_sim_coeff"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -109,7 +112,7 @@ class WorldModel(nn.Module):
         cfg = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config or {})
         self.config = cfg
         self.encoder = build_encoder(cfg.encoder, cfg.latent_dim, cfg.layout_dim, cfg.encoder_hidden,
-                                     cfg.layout_encoder)
+                                     cfg.layout_encoder, cfg.encoder_width)
         self.latent_dim = cfg.latent_dim
         self.layout_dim = self.encoder.layout_dim
         self.agent_dim = cfg.latent_dim - self.layout_dim
@@ -171,6 +174,10 @@ class WorldModel(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Energy of a batch of windows: obs [B, T, 2, 65, 65], actions [B, T-1, 2] px.
 
+        Strided windows: obs may hold only every k-th frame (k = ``action_chunk``), [B, T', 2, 65,
+        65] with actions [B, (T'-1) k, 2]; the losses then use exactly the frames given (a pixel
+        encoder encodes k times fewer frames) and ``positions`` are those of the given frames.
+
         ``obs`` may instead be the raw profiles (rows, cols) [B, T, 2, 65] of the frames for a
         profile encoder (exactly what it would compute from the frames; the training data can
         produce them without rendering).
@@ -192,50 +199,63 @@ class WorldModel(nn.Module):
             z = self.encoder.encode_profiles(rows, cols, static_layout=True)
         else:
             z = self.encode(obs)  # [B, T, D], every frame in one call
-        if actions.shape != (z.shape[0], z.shape[1] - 1, 2):
-            raise ValueError(f"expected actions [B, T-1, 2] = [{z.shape[0]}, {z.shape[1] - 1}, 2], got "
-                             f"{tuple(actions.shape)}")
-        return self.energy(z, actions.float(), positions, layout)
+        b, t_len = z.shape[:2]
+        strided = self.action_chunk > 1 and actions.shape[1] == (t_len - 1) * self.action_chunk
+        if actions.shape != (b, t_len - 1, 2) and not strided:
+            raise ValueError(f"expected actions [B, T-1, 2] = [{b}, {t_len - 1}, 2] (or [B, (T-1) k, 2] for "
+                             f"windows of every k = {self.action_chunk}-th frame), got {tuple(actions.shape)}")
+        return self.energy(z, actions.float(), positions, layout, strided=strided)
 
-    def energy(self, z, actions, positions=None, layout=None):
+    def energy(self, z, actions, positions=None, layout=None, strided: bool = False):
+        """The energy of encoded windows z [B, T, D]; ``strided``: z holds every k-th frame only."""
         cfg, k, a_dim = self.config, self.action_chunk, self.agent_dim
         b, t_len, _ = z.shape
         z_agent = z[..., :a_dim]
         target = z.detach() if cfg.detach_targets else z
         terms: dict[str, torch.Tensor] = {}
+        s = 1 if strided else k  # frames between a latent and the one a predictor call reaches
 
-        n_calls = min(cfg.rollout_steps, t_len - 1) // k
+        n_calls = min(cfg.rollout_steps // k, (t_len - 1) // s)
         if n_calls < 1:
             raise ValueError(f"windows of {t_len} frames are too short for action_chunk {k}")
         z_hat = self.unroll(z[:, 0], actions[:, : n_calls * k], tbptt=cfg.tbptt)[:, 1:]  # eq. 9-10
-        terms["pred"] = (z_hat[..., :a_dim] - target[:, k : n_calls * k + 1 : k, :a_dim]).pow(2).mean()  # eq. 11
+        terms["pred"] = (z_hat[..., :a_dim] - target[:, s : n_calls * s + 1 : s, :a_dim]).pow(2).mean()  # eq. 11
         if cfg.onestep_coeff > 0:  # one predictor call from every (n-th) frame, all in parallel
-            a_win = actions.unfold(1, k, 1).transpose(-1, -2)  # [B, T-k, k, 2]: the chunk after each frame
-            src, dst = z[:, : t_len - k], target[:, k:]
+            if strided:  # the chunk after each given frame
+                a_win, src, dst = actions.reshape(b, t_len - 1, k, 2), z[:, :-1], target[:, 1:]
+            else:
+                a_win = actions.unfold(1, k, 1).transpose(-1, -2)  # [B, T-k, k, 2]: the chunk after each frame
+                src, dst = z[:, : t_len - k], target[:, k:]
             if cfg.onestep_stride > 1:  # an unbiased subsample of the same term: a random offset per batch
                 offset = int(torch.randint(cfg.onestep_stride, (1,)))
                 a_win, src, dst = (x[:, offset :: cfg.onestep_stride] for x in (a_win, src, dst))
             starts = src.shape[1]
             z1 = self.predictor(src.reshape(b * starts, -1), self.action_encoder(a_win.reshape(b * starts, k, 2)))
             terms["onestep"] = (z1[:, :a_dim] - dst[..., :a_dim].reshape(b * starts, -1)).pow(2).mean()
-        terms["std"] = self.variance(z_agent)  # eq. 6, B*T pooled samples
+        # eq. 6 over B*T pooled samples; within windows, z_agent cannot meet it with what does not move
+        # (with a learned static part, the pooled variance is met by encoding the layout in z_agent too)
+        terms["std"] = self.variance(z_agent - z_agent.mean(dim=1, keepdim=True) if cfg.std_within_window else z_agent)
         terms["cov"] = self.covariance(z_agent)  # eq. 7
         terms["sim"] = self.time_similarity(z_agent)  # eq. 12
-        if cfg.idm_coeff > 0:
-            terms["idm"] = self.idm(z_agent, actions)  # eq. 12
+        if cfg.idm_coeff > 0:  # eq. 12; between strided frames: the chunk's mean action
+            terms["idm"] = self.idm(z_agent, actions.reshape(b, t_len - 1, k, 2).mean(dim=2) if strided else actions)
         if getattr(self.encoder, "layout_learned", False):  # static within a window: one sample per window
             z_layout = z[:, 0, a_dim:]
             terms["layout_std"] = self.variance(z_layout)
             terms["layout_cov"] = self.covariance(z_layout)
+            if cfg.encoder != "profile":  # encoded from every frame: learn that it does not move
+                terms["layout_sim"] = (z[:, 1:, a_dim:] - z[:, :1, a_dim:]).float().pow(2).mean()
         coeff = {"pred": cfg.pred_coeff, "onestep": cfg.onestep_coeff, "std": cfg.std_coeff,
                  "cov": cfg.cov_coeff, "sim": cfg.sim_coeff, "idm": cfg.idm_coeff,
-                 "layout_std": cfg.layout_std_coeff, "layout_cov": cfg.layout_cov_coeff}
+                 "layout_std": cfg.layout_std_coeff, "layout_cov": cfg.layout_cov_coeff,
+                 "layout_sim": cfg.layout_sim_coeff}
         total = sum(coeff[name] * value for name, value in terms.items())
         terms["energy"] = total.detach()
 
         feats = z.detach()
         if positions is not None:  # SPEC 3.7: MSE in px^2 on detached features (every 4th frame)
-            terms["probe"] = (self.probe(feats[:, ::4]) - positions[:, ::4].float()).pow(2).mean()
+            p = 1 if strided else 4
+            terms["probe"] = (self.probe(feats[:, ::p]) - positions[:, ::p].float()).pow(2).mean()
             total = total + terms["probe"]
         if layout is not None:
             terms["layout_probe"] = (self.layout_probe(feats[:, 0]) - layout.float()).pow(2).mean()

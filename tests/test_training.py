@@ -24,7 +24,8 @@ def state(model):
 
 
 def test_config_presets_overrides_and_errors():
-    assert make_config([]).preset == "cpu" and make_config([]).encoder == "profile"
+    assert make_config([]).preset == "cpu" and make_config([]).encoder == "pixel"
+    assert make_config(["--preset", "profile"]).encoder == "profile"
     ref = make_config(["--preset", "reference"])
     assert (ref.encoder, ref.predictor, ref.latent_dim, ref.cov_coeff, ref.std_coeff, ref.sim_coeff, ref.idm_coeff) == (
         "impala", "gru", 512, 8.0, 16.0, 12.0, 1.0)
@@ -42,7 +43,7 @@ def test_config_presets_overrides_and_errors():
         make_config(["detour_rate=1.5"])
     with pytest.raises(ValueError, match="must be <= 1"):
         make_config(["parallel_rate=0.6", "door_aim_rate=0.5"])
-    assert set(PRESETS) == {"tiny", "cpu", "reference"}
+    assert set(PRESETS) == {"tiny", "cpu", "profile", "reference"}
     assert TrainConfig().model_config().latent_dim == 32
 
 
@@ -123,9 +124,12 @@ def test_ctrl_c_saves_and_stops(tmp_path, monkeypatch):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 3
 
 
-def test_missing_dataset_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="dataset file"):
-        tw.train(tiny(tmp_path, f"dataset={tmp_path / 'none.npz'}"), progress=False)
+def test_missing_dataset_is_collected_on_first_use(tmp_path, capsys):
+    cfg = tiny(tmp_path, f"dataset={tmp_path / 'new.npz'}", "dataset_size=30", "gate_samples=0", "epochs=1",
+               "steps_per_epoch=2")
+    _, summary = tw.train(cfg, progress=False)
+    assert summary["status"] == "finished" and (tmp_path / "new.npz").is_file()
+    assert "not found: collecting 30 trajectories of tier 'navigate'" in capsys.readouterr().err
 
 
 def test_frames_path_trains_too(tmp_path):

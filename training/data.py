@@ -91,18 +91,27 @@ def allowed_layouts(split: str, val_fraction: float = 0.1, seed: int = 0) -> np.
 
 
 # ------------------------------------------------------------------------------- rendering
-def render_windows(traj: Trajectories, t_idx: np.ndarray, start: np.ndarray, window: int) -> dict[str, torch.Tensor]:
-    """Gather B windows by vectorised indexing and render their B * T frames in one call."""
+def render_windows(traj: Trajectories, t_idx: np.ndarray, start: np.ndarray, window: int,
+                   frame_stride: int = 1) -> dict[str, torch.Tensor]:
+    """Gather B windows by vectorised indexing and render their frames in one call.
+
+    ``frame_stride`` s > 1 renders only every s-th frame of each window (frames 0, s, 2s, ...;
+    ``window - 1`` must be a multiple of s): frames and positions are then [B, (T-1)/s + 1, ...]
+    while actions and blocked keep every step [B, T-1, ...].
+    """
+    if frame_stride < 1 or (window - 1) % frame_stride:
+        raise ValueError(f"frame_stride must be >= 1 and divide window - 1 = {window - 1}, got {frame_stride}")
     steps = start[:, None] + np.arange(window)[None, :]  # [B, T]
     rows = t_idx[:, None]
-    positions = traj.positions[rows, steps]  # [B, T, 2]
+    shown = steps[:, ::frame_stride]
+    positions = traj.positions[rows, shown]  # [B, T', 2]
     actions = traj.actions[rows, steps[:, :-1]]
     blocked = traj.blocked[rows, steps[:, :-1]]
     wall_x, door_y = traj.wall_x[t_idx].astype(np.int64), traj.door_y[t_idx].astype(np.int64)
-    b = t_idx.shape[0]
-    frames = np.empty((b, window, core.N_CHANNELS, core.IMG_SIZE, core.IMG_SIZE), dtype=np.uint8)
-    _render_into(frames.reshape(b * window, core.N_CHANNELS, core.IMG_SIZE, core.IMG_SIZE),
-                 positions.reshape(-1, 2), np.repeat(wall_x, window), np.repeat(door_y, window))
+    b, n_frames = t_idx.shape[0], shown.shape[1]
+    frames = np.empty((b, n_frames, core.N_CHANNELS, core.IMG_SIZE, core.IMG_SIZE), dtype=np.uint8)
+    _render_into(frames.reshape(b * n_frames, core.N_CHANNELS, core.IMG_SIZE, core.IMG_SIZE),
+                 positions.reshape(-1, 2), np.repeat(wall_x, n_frames), np.repeat(door_y, n_frames))
     return {
         "frames": torch.from_numpy(frames),
         "actions": torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32)),
@@ -173,9 +182,10 @@ class TrajectoryWindows(Dataset):
     def sample_ids(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         return self.index.sample(rng, batch_size, self.crossing_window_share, self.contact_window_share)
 
-    def sample_batch(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """B windows drawn with the configured shares, rendered in one call."""
-        return self.__getitems__(self.sample_ids(batch_size, rng))
+    def sample_batch(self, batch_size: int, rng: np.random.Generator, frame_stride: int = 1) -> dict[str, torch.Tensor]:
+        """B windows drawn with the configured shares, rendered in one call (every ``frame_stride``-th frame)."""
+        t_idx, start = self.index.split_ids(self.sample_ids(batch_size, rng))
+        return render_windows(self.traj, t_idx, start, self.window, frame_stride)
 
     def window_stats(self, num_windows: int = 100_000, seed: int = 0) -> dict[str, float]:
         """Measured shares of sampled windows with a door crossing / centre-wall contact."""

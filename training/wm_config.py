@@ -2,8 +2,10 @@
 
     cfg = make_config(["--preset", "tiny", "batch_size=16", "--lr", "3e-4"])
 
-Presets: ``tiny`` (tests, seconds), ``cpu`` (the default: the 30-minute CPU recipe) and
-``reference`` (the paper's sizes: IMPALA encoder, 512-d GRU; for GPUs). Any field can be
+Presets: ``tiny`` (tests, seconds), ``cpu`` (the default: a learned pixel encoder trained on an
+offline dataset of the ``random`` tier), ``profile`` (hand-crafted position features, privileged,
+on a stream of ``navigate``-like windows: the recipe of the shipped checkpoint) and ``reference``
+(the paper's sizes: IMPALA encoder, 512-d GRU; for GPUs). Any field can be
 overridden as ``--key value`` or ``key=value``; an unknown key is an error naming the key.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from jepa_agent.precision import check_amp
 from jepa_agent.world_model import ModelConfig
+from tworooms_env.tiers import TIERS, TierConfig
 
 
 @dataclass
@@ -21,8 +25,12 @@ class TrainConfig(ModelConfig):
     CPU recipe and exist only there) plus data, optimisation and infrastructure."""
 
     preset: str = "cpu"
-    # ---- data: windows of random walks (tworooms_env.random_walk), generated on the fly
+    # ---- data: windows of a stored dataset (``dataset``), or streamed fresh from the generator
+    dataset: str = ""  # .npz of trajectories (tworooms-collect); "" streams fresh windows instead
+    data_tier: str = "navigate"  # tier of the dataset (checked against its metadata) or of a missing one to collect
+    dataset_size: int = 100_000  # trajectories to collect when ``dataset`` does not exist yet
     window: int = 41  # frames per training window (rollout_steps + 1)
+    frame_stride: int = 1  # render and encode every n-th frame of a window (n = action_chunk for pixel encoders)
     cross_wall_rate: float = 0.3  # share of windows built around a door crossing
     wall_bump_rate: float = 0.45  # share of windows starting near the wall heading into it
     segment_rate: float = 0.5  # share of planner-like windows (piecewise-constant actions up to 2.45 px)
@@ -35,7 +43,6 @@ class TrainConfig(ModelConfig):
     step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45
     fixed_wall: bool = False
     fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
-    dataset: str = ""  # optional .npz of trajectories (positions, actions, wall_x, door_y)
     # ---- optimisation (SPEC 3.6)
     batch_size: int = 256
     epochs: int = 18
@@ -49,7 +56,7 @@ class TrainConfig(ModelConfig):
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     compile: bool = False
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | off
     threads: int = 2  # torch threads (0: torch's default); 2 on 2 idle cores (1 is faster when other jobs run)
     out_dir: str = "outputs/world_model/run"
     resume: str = ""  # "" (fresh), "auto" (out_dir/last.pt if present) or a checkpoint path
@@ -62,6 +69,10 @@ class TrainConfig(ModelConfig):
         names = {f.name for f in fields(ModelConfig)}
         return ModelConfig(**{k: v for k, v in asdict(self).items() if k in names})
 
+    def tier_config(self) -> TierConfig:
+        """The generator parameters of this config's data, as a data tier (raises if they do not fit it)."""
+        return TierConfig(tier=self.data_tier, **{k: getattr(self, k) for k in STREAM_KEYS})
+
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
@@ -70,6 +81,19 @@ class TrainConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # validates the model part
+        if isinstance(self.amp, bool):  # checkpoints written before amp took auto | bf16 | off
+            self.amp = "auto" if self.amp else "off"
+        check_amp(self.amp)
+        if self.data_tier not in TIERS:
+            raise ValueError(f"unknown data_tier {self.data_tier!r}; expected one of {', '.join(TIERS)}")
+        if self.frame_stride < 1 or (self.window - 1) % self.frame_stride:
+            raise ValueError(f"frame_stride must be >= 1 and divide window - 1 = {self.window - 1}, got {self.frame_stride}")
+        if self.frame_stride > 1 and self.frame_stride != self.action_chunk:
+            raise ValueError(f"frame_stride {self.frame_stride} must be 1 or equal action_chunk ({self.action_chunk}): "
+                             "a predictor call must land on a given frame")
+        self.tier_config()  # the rates must belong to data_tier (e.g. no layout-aware families in 'random')
+        if self.frame_stride > 1 and self.encoder == "profile" and self.fast_profiles and not self.dataset:
+            raise ValueError("frame_stride applies to rendered frames; the profile stream (fast_profiles) has none")
         if self.window < 2:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
         if self.rollout_steps > self.window - 1:
@@ -87,18 +111,33 @@ class TrainConfig(ModelConfig):
                              f"windows), got {planner_like:g}")
 
 
+# The stream options that a dataset's tier fixes: with ``dataset`` set they must match its metadata.
+STREAM_KEYS = ("cross_wall_rate", "wall_bump_rate", "segment_rate", "parallel_rate", "door_aim_rate", "push_rate",
+               "detour_rate", "step_mean", "step_std", "step_max", "fixed_wall")
+# The random tier's generator in the trainer's terms (tworooms_env.tiers.TIER_DEFAULTS["random"])
+_RANDOM_TIER = dict(cross_wall_rate=0.35, wall_bump_rate=0.0, segment_rate=0.0, parallel_rate=0.0, door_aim_rate=0.0,
+                    push_rate=0.0, detour_rate=0.0, step_mean=1.2, step_std=0.6, step_max=2.45)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
         latent_dim=12, layout_dim=4, encoder_hidden=32, predictor_hidden=32, probe_hidden=16,
         window=9, rollout_steps=8, action_chunk=2, threads=1, batch_size=8, epochs=2, steps_per_epoch=4, log_every=2,
-        gate_samples=32, tensorboard=False, max_minutes=0.0, out_dir="outputs/world_model/tiny",
+        gate_samples=32, tensorboard=False, max_minutes=0.0, out_dir="outputs/world_model/tiny", amp="off",
     ),
-    "cpu": dict(),  # the dataclass defaults are the CPU recipe
+    # the pixel recipe: a learned CNN on whole frames, trained on a stored dataset of the random tier
+    "cpu": dict(
+        encoder="pixel", latent_dim=32, layout_dim=16, encoder_hidden=256, encoder_width=32, std_within_window=True,
+        dataset="data/tworooms_random.npz", data_tier="random", frame_stride=5, amp="auto", batch_size=128,
+        lr=2e-3, epochs=18, steps_per_epoch=600, max_minutes=60.0, threads=1, out_dir="outputs/world_model/cpu",
+        **_RANDOM_TIER,
+    ),
+    # hand-crafted position features (privileged) on a stream of layout-aware and expert-route windows
+    "profile": dict(data_tier="navigate", amp="off", out_dir="outputs/world_model/profile"),
     "reference": dict(  # SPEC 3: the paper's model, data and optimisation
         encoder="impala", latent_dim=512, layout_dim=0, predictor="gru", action_chunk=1, rollout_steps=8,
         pred_coeff=1.0, onestep_coeff=0.0, layout_std_coeff=0.0, layout_cov_coeff=0.0, probe_hidden=512,
-        idm_hidden=256, window=17, cross_wall_rate=0.35, wall_bump_rate=0.0, segment_rate=0.0,
-        step_mean=1.0, step_std=0.4, step_max=1.8, batch_size=384, epochs=12, steps_per_epoch=260,
+        idm_hidden=256, window=17, data_tier="random", **{**_RANDOM_TIER, "step_mean": 1.0, "step_std": 0.4,
+                                                          "step_max": 1.8}, batch_size=384, epochs=12, steps_per_epoch=260,
         lr=1e-3, threads=0, max_minutes=0.0, compile=True, out_dir="outputs/world_model/reference",
     ),
 }

@@ -20,6 +20,7 @@ batch by ``training.data.render_windows``; or windows of a stored dataset (``dat
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 import random
@@ -35,13 +36,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from jepa_agent.precision import autocast as amp_autocast
+from jepa_agent.precision import use_bf16
 from jepa_agent.regularizers import effective_rank
 from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
 from training.data import TrajectoryWindows, render_windows
 from training.diagnostics import collapse_warning, run_gates
 from training.distributed import resolve_device, setup_distributed
-from training.wm_config import TrainConfig, make_config
+from training.wm_config import STREAM_KEYS, TrainConfig, make_config
 from tworooms_env import core
+from tworooms_env.collect import write_dataset
+from tworooms_env.dataset import read_metadata
 from tworooms_env.families import segment_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
 
@@ -76,18 +81,65 @@ def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: n
     return rows, cols
 
 
-class WindowSource:
-    """Batches of windows as a pure function of (seed, rank, step): exact resume for free."""
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    def __init__(self, cfg: TrainConfig, rank: int = 0):
+
+def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
+    """The dataset ``cfg.dataset`` names, collected on first use; checked against the config.
+
+    Returns what a checkpoint records of it: path, name, tier, trajectories, length, sha256.
+    Raises ValueError when the file's tier or generator parameters differ from the config's
+    (a dataset cannot honour rates it was not written with).
+    """
+    path = Path(cfg.dataset)
+    if not path.is_file():
+        if rank != 0 or os.environ.get("WORLD_SIZE", "1") != "1":
+            raise FileNotFoundError(f"dataset file {path} not found; write it first with `tworooms-collect --tier "
+                                    f"{cfg.data_tier} --out {path}` (DDP runs do not collect)")
+        tier = cfg.tier_config()
+        print(f"dataset {path} not found: collecting {cfg.dataset_size:,} trajectories of tier {tier.tier!r} "
+              f"(tworooms-collect --tier {tier.tier} --num-trajectories {cfg.dataset_size} --out {path}) ...",
+              file=sys.stderr)
+        write_dataset(path, tier, cfg.dataset_size, seed=0, window=cfg.window)
+    meta = read_metadata(path)
+    tier = meta.get("tier", "random" if meta.get("generator", "").startswith("tworooms_env.random_walk") else None)
+    if tier != cfg.data_tier:
+        raise ValueError(f"dataset {path} holds tier {tier!r} but data_tier={cfg.data_tier!r}; set data_tier to the "
+                         "file's tier or point dataset= at a file of that tier")
+    params = meta.get("generator_params", {})
+    wrong = {k: (getattr(cfg, k), params[k]) for k in STREAM_KEYS
+             if k in params and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
+    if wrong:
+        text = ", ".join(f"{k}={mine!r} (file: {theirs!r})" for k, (mine, theirs) in wrong.items())
+        raise ValueError(f"dataset {path} cannot honour {text}: collect a dataset with these rates, set them to "
+                         "the file's values, or stream fresh windows with dataset=''")
+    if meta.get("length", 0) < cfg.window:
+        raise ValueError(f"dataset {path} holds trajectories of {meta.get('length')} states, shorter than "
+                         f"window={cfg.window}")
+    return {"path": str(path), "name": path.name, "tier": tier, "trajectories": int(meta["num_trajectories"]),
+            "length": int(meta["length"]), "sha256": _file_sha256(path)}
+
+
+class WindowSource:
+    """Batches of windows as a pure function of (seed, rank, step): exact resume for free.
+
+    From the dataset file ``cfg.dataset`` (windows drawn uniformly over every stored trajectory and
+    start), or streamed fresh from the generator when ``cfg.dataset`` is empty.
+    """
+
+    def __init__(self, cfg: TrainConfig, rank: int = 0, dataset_info: dict | None = None):
         self.cfg, self.rank = cfg, rank
         # A profile encoder only reads row / column sums: stream those instead of frames.
         self.profiles = cfg.encoder == "profile" and cfg.fast_profiles and not cfg.dataset
         self.dataset = None
+        self.info = {"tier": cfg.data_tier, "stream": True} if not cfg.dataset else dataset_info
         if cfg.dataset:
-            if not Path(cfg.dataset).is_file():
-                raise FileNotFoundError(f"dataset file {cfg.dataset!r} not found; generate one with "
-                                        "`tworooms-collect` or leave dataset empty to stream fresh data")
+            self.info = dataset_info or prepare_dataset(cfg, rank)
             self.dataset = TrajectoryWindows.from_file(cfg.dataset, window=cfg.window, split="train")
         else:
             self.walk = WalkConfig(length=cfg.window, cross_wall_rate=cfg.cross_wall_rate,
@@ -97,7 +149,7 @@ class WindowSource:
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.cfg.seed, self.rank, step])
         if self.dataset is not None:
-            return self.dataset.sample_batch(self.cfg.batch_size, rng)
+            return self.dataset.sample_batch(self.cfg.batch_size, rng, self.cfg.frame_stride)
         n, t_len = self.cfg.batch_size, self.cfg.window
         n_seg = int(round(self.cfg.segment_rate * n))
         traj = generate_trajectories(rng, n - n_seg, self.walk)  # one window per trajectory
@@ -106,7 +158,7 @@ class WindowSource:
                                                                            self.cfg.door_aim_rate, self.cfg.push_rate,
                                                                            self.cfg.detour_rate)])
         if not self.profiles:
-            return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len)
+            return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len, self.cfg.frame_stride)
         rows, cols = profiles_from_positions(traj.positions.reshape(-1, 2), np.repeat(traj.wall_x, t_len),
                                              np.repeat(traj.door_y, t_len))
         return {
@@ -239,8 +291,13 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
             train_model = torch.compile(train_model)
         elif rank == 0:
             print("compile=true ignored on CPU (torch.compile pays off on CUDA only)", file=sys.stderr)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else nullcontext())
+    bf16 = use_bf16(cfg.amp, device)
+    autocast = amp_autocast(device, bf16) if bf16 else nullcontext()
     source = WindowSource(cfg, rank)
+    data = {"data_tier": source.info["tier"], "dataset": source.info}
+    if rank == 0:
+        where = "a fresh stream" if cfg.dataset == "" else f"{source.info['name']} ({source.info['trajectories']:,} trajectories)"
+        print(f"data: tier {cfg.data_tier!r} from {where}; encoder {cfg.encoder!r}; bf16 autocast {'on' if bf16 else 'off'}")
     log = CsvLog(out_dir / "log.csv") if rank == 0 else None
     gate_log = CsvLog(out_dir / "gates.csv") if rank == 0 else None
     tb = _tensorboard(out_dir, cfg.tensorboard) if rank == 0 else None
@@ -248,7 +305,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     old_handler = signal.signal(signal.SIGINT, flag) if _main_thread() else None
 
     def state(step: int) -> dict:
-        return dict(optimizer=optimiser.state_dict(), scheduler=scheduler.state_dict(),
+        return dict(**data, optimizer=optimiser.state_dict(), scheduler=scheduler.state_dict(),
                     torch_rng=torch.get_rng_state(), step=step, epoch=step // cfg.steps_per_epoch,
                     elapsed_s=elapsed_before + time.perf_counter() - t0)
 
@@ -326,7 +383,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
                    elapsed_s=elapsed_before + time.perf_counter() - t0, out_dir=str(out_dir))
     if rank == 0 and summary["status"] in ("finished", "stopped"):  # stopped: the time budget ran out
         torch.save(checkpoint_dict(model, cfg.to_dict(), step=total, elapsed_s=summary["elapsed_s"],
-                                   gates=summary.get("gates", {})), out_dir / "model.pt")
+                                   gates=summary.get("gates", {}), **data), out_dir / "model.pt")
     return model, summary
 
 

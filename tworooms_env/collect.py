@@ -68,6 +68,31 @@ _TIER_FLAGS = ("length", "step_mean", "step_std", "step_max", "cross_wall_rate",
                "parallel_rate", "door_aim_rate", "push_rate", "detour_rate")
 
 
+def write_dataset(
+    path: str | Path,
+    config: TierConfig,
+    num_trajectories: int,
+    seed: int = 0,
+    chunk_size: int = 10_000,
+    window: int = 17,
+    progress: bool = True,
+) -> tuple[Trajectories, Path, dict]:
+    """Collect a tier's dataset and write it atomically with its metadata: (trajectories, path, stats)."""
+    traj = collect(num_trajectories, config, seed, chunk_size, progress=progress)
+    stats = {"trajectories": trajectory_stats(traj)}
+    if window <= config.length:
+        stats["windows"] = window_shares(traj, window)
+    metadata = {
+        "tier": config.tier,
+        "generator": GENERATOR_NAME,
+        "generator_params": config.to_dict(),
+        "seed": seed,
+        "chunk_size": chunk_size,
+        "stats": stats,
+    }
+    return traj, save_trajectories(path, traj, metadata), stats
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tworooms-collect", description=__doc__.split("\n")[0])
     p.add_argument("--tier", choices=TIERS, default="random",
@@ -100,20 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    traj = collect(args.num_trajectories, config, args.seed, args.chunk_size, progress=not args.no_progress)
+    try:
+        traj, path, stats = write_dataset(args.out, config, args.num_trajectories, args.seed, args.chunk_size,
+                                          args.window, progress=not args.no_progress)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - t0
-    stats = {"trajectories": trajectory_stats(traj)}
-    if args.window <= config.length:
-        stats["windows"] = window_shares(traj, args.window)
-    metadata = {
-        "tier": config.tier,
-        "generator": GENERATOR_NAME,
-        "generator_params": config.to_dict(),
-        "seed": args.seed,
-        "chunk_size": args.chunk_size,
-        "stats": stats,
-    }
-    path = save_trajectories(args.out, traj, metadata)
     print(f"wrote {len(traj)} trajectories of tier {config.tier!r} x {config.length} states to {path} "
           f"({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f} s")
     print(json.dumps(stats, indent=2))
