@@ -3,8 +3,9 @@ the cost of one planner-sized unroll.
 
     python -m benchmarks.bench_world_model [--steps 5] [--ref-batch 32] [--threads 0] [--json out.json]
 
-A "trajectory" is one training window of the preset (the reference: 17 frames, 16 actions, as in
-MEASUREMENTS.md; the cpu preset: 41 frames, 40 actions, so per frame its lead is 2.4x larger). Each preset
+A "trajectory" is one training window of the preset (the reference: 17 frames, 16 actions; the cpu
+(pixel) and profile presets: 41 states, 40 actions, so per environment step their lead is 2.4x
+larger; the pixel preset renders and encodes every 5th frame of its windows). Each preset
 runs a full training step (data generation + forward + backward + optimiser) on its own batch
 size; the reference preset (IMPALA CNN + 512-d GRU) is measured on a smaller batch by default
 because one 384-window step takes about a minute on 2 cores (its per-window cost barely depends
@@ -20,6 +21,7 @@ import time
 
 import torch
 
+from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.world_model import WorldModel
 from training.wm_config import make_config
 from training.world_model import WindowSource
@@ -32,12 +34,14 @@ def train_throughput(preset: str, steps: int, batch_size: int | None = None) -> 
     model = WorldModel(cfg.model_config())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     source = WindowSource(cfg)
+    bf16 = use_bf16(cfg.amp, "cpu")
 
     def one_step(i: int) -> None:
         batch = source.batch(i)
         obs = batch["profiles"] if "profiles" in batch else batch["frames"]
         layout = torch.stack([batch["wall_x"], batch["door_y"]], dim=1)
-        loss, _ = model(obs, batch["actions"], batch["positions"], layout)
+        with autocast("cpu", bf16):
+            loss, _ = model(obs, batch["actions"], batch["positions"], layout)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -47,7 +51,7 @@ def train_throughput(preset: str, steps: int, batch_size: int | None = None) -> 
     for i in range(1, steps + 1):
         one_step(i)
     dt = (time.perf_counter() - t0) / steps
-    return {"preset": preset, "batch_size": cfg.batch_size, "seconds_per_step": dt,
+    return {"preset": preset, "encoder": cfg.encoder, "bf16": bf16, "batch_size": cfg.batch_size, "seconds_per_step": dt,
             "trajectories_per_s": cfg.batch_size / dt,
             "parameters": sum(p.numel() for p in model.parameters())}
 
@@ -77,16 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
         "cpu": train_throughput("cpu", args.steps),
+        "profile": train_throughput("profile", args.steps),
         "reference": train_throughput("reference", max(1, args.steps // 2), args.ref_batch),
         "unroll_cpu": unroll_cost("cpu"),
         "unroll_reference": unroll_cost("reference", samples=64),
     }
     ratio = results["cpu"]["trajectories_per_s"] / results["reference"]["trajectories_per_s"]
     results["cpu_over_reference"] = ratio
-    for key in ("cpu", "reference"):
+    for key in ("cpu", "profile", "reference"):
         r = results[key]
-        print(f"{key:9s} batch {r['batch_size']:4d}: {r['trajectories_per_s']:8.1f} trajectories/s "
-              f"({r['seconds_per_step']:.3f} s/step, {r['parameters']:,} parameters)")
+        print(f"{key:9s} ({r['encoder']}, bf16 {'on' if r['bf16'] else 'off'}) batch {r['batch_size']:4d}: "
+              f"{r['trajectories_per_s']:8.1f} trajectories/s ({r['seconds_per_step']:.3f} s/step, "
+              f"{r['parameters']:,} parameters)")
     print(f"cpu / reference throughput: {ratio:.1f}x")
     for key in ("unroll_cpu", "unroll_reference"):
         r = results[key]
