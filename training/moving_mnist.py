@@ -8,7 +8,7 @@ Unlike the Toronto file, every sequence also records where each digit is, so the
 
 Usage::
 
-    digits = load_mnist_images("../shared/data/mnist")          # uint8 [10000, 28, 28]
+    digits = load_mnist_images()                                  # uint8 [10000, 28, 28], shipped
     clips = generate_moving_mnist(digits, 64, np.random.default_rng(0))
     clips.frames  # uint8 [64, 20, 64, 64];   detection_maps(clips.boxes) -> bool [64, 20, 8, 8]
 """
@@ -32,8 +32,10 @@ SPEED = 3.6  # px per frame: 0.1 of the 36 px admissible range, as in the standa
 INK_THRESHOLD = 128  # a digit's bounding box covers its pixels >= this value (the reference's (min+max)/2)
 GRID = 8  # detection map is GRID x GRID cells
 
-# Where tests and benchmarks find real digits; override with the env var MOVING_MNIST_DIGITS.
-DEFAULT_MNIST_DIR = Path(os.environ.get("MOVING_MNIST_DIGITS", Path(__file__).resolve().parents[2] / "shared/data/mnist"))
+# Where real digits are found: the env var MOVING_MNIST_DIGITS if set, else the 10k test images shipped
+# inside the package (training/assets/mnist, with their attribution and checksum).
+PACKAGED_MNIST_DIR = Path(__file__).resolve().parent / "assets" / "mnist"
+DEFAULT_MNIST_DIR = Path(os.environ.get("MOVING_MNIST_DIGITS", PACKAGED_MNIST_DIR))
 
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 MNIST_MD5 = {  # the official checksums
@@ -68,6 +70,10 @@ def load_mnist_images(root: str | os.PathLike = DEFAULT_MNIST_DIR, split: str = 
             f"no {split}-images-idx3-ubyte[.gz] in {root}; pass the folder holding MNIST idx files "
             "or call download_mnist(root, split) once"
         )
+    if path.parent.resolve() == PACKAGED_MNIST_DIR.resolve() and path.name in MNIST_MD5:
+        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        if digest != MNIST_MD5[path.name]:
+            raise ValueError(f"{path}: MD5 {digest} differs from the official {MNIST_MD5[path.name]}; reinstall the package")
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     magic, count, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
     if magic != 2051 or (rows, cols) != (DIGIT, DIGIT):
