@@ -149,9 +149,9 @@ class PixelEncoder(nn.Module):
     constant within a window and to vary across windows (``WorldModel.energy``).
 
     CPU cost decides the stem: the size of the first feature map dominates the step (element-wise
-    activations and the convolution's backward pass over it). Measured fwd + bwd of 2,304 frames,
-    bf16, one thread: a 2 x 2 pool with a stride-1 conv and GELU 1.44 s, the same with ReLU 0.93 s,
-    this 4 x 4 patch stem 0.42 s (``benchmarks/bench_world_model.py`` times the whole step).
+    activations and the convolution's backward pass over it). ``benchmarks/bench_pixel_encoder.py``
+    times this patch stem against a 2 x 2 pool + stride-1 conv (GELU or ReLU); the figures are in
+    ``docs/experiments/world-model-pixel.md``.
     """
 
     def __init__(self, agent_dim: int = 16, layout_dim: int = 16, width: int = 32, hidden: int = 256):
