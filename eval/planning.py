@@ -22,6 +22,7 @@ import torch
 from eval.baselines import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.runner import EpisodeRecord, run_episodes
+from jepa_agent.validation import run_cli
 
 
 def parse_value(text: str) -> Any:
@@ -43,7 +44,7 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"--planner-option expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--planner-option expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         out[key.strip()] = parse_value(value.strip())
     return out
@@ -134,9 +135,16 @@ def write_videos(args, records: list[EpisodeRecord]) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; a user mistake (bad checkpoint, option or count) is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.episodes < 1 or args.batch_size < 1:
-        raise SystemExit("--episodes and --batch-size must be >= 1")
+        raise ValueError("--episodes and --batch-size must be >= 1")
+    if args.threads is not None and args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {args.threads}")
     try:
         summary, records = evaluate(args)
     except Unavailable as err:

@@ -40,7 +40,7 @@ from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
 from training.data import TrajectoryWindows, render_windows
 from training.diagnostics import collapse_warning, run_gates
 from training.distributed import resolve_device, setup_distributed
-from training.interrupt import StopSignal, atomic_save, remove_if_empty, truncate_csv
+from training.interrupt import Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
 from training.wm_config import TrainConfig, make_config
 from tworooms_env import core
 from tworooms_env import random_walk as rw
@@ -502,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         remove_if_empty(cfg.out_dir, created)
         return 1
+    except Interrupted as e:  # a second signal: aborted without saving
+        print(f"aborted by {e}", file=sys.stderr)
+        return e.exit_code
     if rank == 0:
         print(f"{summary['status']} at step {summary['step']} after {summary['elapsed_s'] / 60:.1f} min; "
               f"checkpoints in {summary['out_dir']}")

@@ -75,7 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: user mistakes as one ``error:`` line (exit 2); SIGINT / SIGTERM remove any
+    temporary file and exit 130 / 143 (same arguments give the same bytes, so a rerun completes it)."""
+    from training.interrupt import Interrupted, raise_on_signals
+
     args = build_parser().parse_args(argv)
+    try:
+        with raise_on_signals():
+            return _run(args)
+    except (ValueError, FileNotFoundError, ImportError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"\n{e}: stopped; nothing was written to {args.out} (its temporary file is removed)", file=sys.stderr)
+        return e.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.minari_id is not None:  # before collecting: a bad id or a missing minari fails now, not after
+        from tworooms_env.minari_export import check_minari_id
+
+        check_minari_id(args.minari_id)
+    if args.out.suffix != ".npz":
+        raise ValueError(f"--out must end in .npz, got {args.out}")
     try:
         config = WalkConfig(
             length=args.length,
