@@ -93,7 +93,7 @@ def load_checkpoint_file(path: str | Path, what: str = "checkpoint", map_locatio
     with open(path, "rb") as f:
         head = f.read(8)
     if head[:4] != b"PK\x03\x04":
-        kind = "a text file" if _looks_like_text(path) else "not a torch checkpoint (no zip header)"
+        kind = "a text file" if _looks_like_text(path) else "binary data without a zip header"
         raise ValueError(f"{path} is {kind}, not a {what} (expected a file written by torch.save)")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is truncated or corrupt ({size} bytes; its zip directory is missing): "
