@@ -458,8 +458,8 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     summary.update(step=step + 1 if summary["status"] != "running" else step,
                    elapsed_s=elapsed_before + time.perf_counter() - t0, out_dir=str(out_dir))
     if rank == 0 and summary["status"] in ("finished", "stopped"):  # stopped: the time budget ran out
-        torch.save(checkpoint_dict(model, cfg.to_dict(), step=total, elapsed_s=summary["elapsed_s"],
-                                   gates=summary.get("gates", {})), out_dir / "model.pt")
+        atomic_save(checkpoint_dict(model, cfg.to_dict(), step=total, elapsed_s=summary["elapsed_s"],
+                                    gates=summary.get("gates", {})), out_dir / "model.pt")
     return model, summary
 
 
