@@ -8,7 +8,9 @@
 Any ``key=value`` overrides a field of ``ImageJEPAConfig`` (unknown keys are errors). Per epoch:
 a checkpoint (config + format version, loads with ``weights_only=True``), a CSV row and the online
 probe's test accuracy. After training: the offline linear probe and k-NN on frozen features, and
-the floors (raw pixels, random-init encoder) in ``results.json``.
+the floors (raw pixels, random-init encoder) in ``results.json``. Ctrl-C or SIGTERM saves the
+checkpoint after the current step (mid-epoch: the step and the random state are kept) and exits
+130 / 143; ``--resume`` continues exactly.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@
 
 Overrides are ``key=value`` (or ``--key value``) for any field of VideoJEPAConfig; unknown keys are
 errors. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
+Ctrl-C or SIGTERM saves checkpoint.pt after the current iteration and exits 130 / 143; ``--resume``
+continues exactly (log rows past the checkpoint are dropped first).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
     torchrun --nproc_per_node 2 -m training.world_model --preset cpu   # DDP (gloo on CPU)
 
 Every ``--key value`` / ``key=value`` overrides a field of ``training.wm_config.TrainConfig``.
-Outputs in ``out_dir``: ``last.pt`` (full training state, saved every epoch, on Ctrl-C and at the
-end; resume with ``resume=auto``), ``model.pt`` (weights + config only, for
+Outputs in ``out_dir``: ``last.pt`` (full training state, saved every epoch, on Ctrl-C or SIGTERM
+(then exit 130 / 143) and at the end; resume with ``resume=auto``), ``model.pt`` (weights + config only, for
 ``load_world_model``), ``log.csv`` (every ``log_every`` steps), ``gates.csv`` (diagnostic gates per
 epoch), TensorBoard events (if installed).
 
