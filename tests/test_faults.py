@@ -51,6 +51,11 @@ def test_float_goal_in_0_255_is_an_error_that_suggests_uint8():
         agent().act(obs, goal.astype(np.float32))
     a = agent().act(obs, goal.astype(np.float32) / 255)  # float in [0, 1] is accepted
     assert np.isfinite(a).all()
+    from eval.baselines.gcbc import GCBCAgent
+
+    gcbc = GCBCAgent.from_pretrained(ROOT / "eval" / "baselines" / "weights" / "gcbc.pt")
+    with pytest.raises(ValueError, match="goal is float with values up to 255"):
+        gcbc.act(obs, goal.astype(np.float32))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

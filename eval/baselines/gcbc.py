@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from jepa_agent.validation import load_checkpoint_file, state_checksum, verify_state
+from jepa_agent.validation import check_frames, load_checkpoint_file, state_checksum, verify_state
 from tworooms_env import core
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
 
@@ -212,8 +212,8 @@ class GCBCAgent:
 
     def act_batch(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """obs, goal uint8 [E, 2, 65, 65] -> actions float32 [E, 2] in env units."""
-        obs_t = torch.as_tensor(np.asarray(obs), device=self.device)
-        goal_t = torch.as_tensor(np.asarray(goal), device=self.device)
+        obs_t = torch.as_tensor(check_frames(np.asarray(obs), "obs"), device=self.device)
+        goal_t = torch.as_tensor(check_frames(np.asarray(goal), "goal"), device=self.device)
         with torch.inference_mode(), _autocast(self.device):
             action = self.policy(obs_t, goal_t)
         return action.float().cpu().numpy().astype(np.float32)
