@@ -275,6 +275,20 @@ def test_sigterm_saves_and_the_resumed_run_equals_the_uninterrupted_one(tmp_path
     assert "nothing to resume from" in capsys.readouterr().err
 
 
+def test_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path, monkeypatch):
+    real = tw.WindowSource.batch
+
+    def batch(self, step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, step)
+
+    monkeypatch.setattr(tw.WindowSource, "batch", batch)
+    assert tw.main([*WM_ARGS, f"out_dir={tmp_path}"]) == 130
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 2 and not (tmp_path / "model.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+
 def test_video_sigterm_resumes_exactly(tmp_path, monkeypatch):
     from training import video_jepa as vj
     from training.moving_mnist import DEFAULT_MNIST_DIR
