@@ -144,8 +144,11 @@ def test_checksum_stored_and_old_checkpoints_still_load(tiny_checkpoint, tmp_pat
     torch.save(ckpt, tmp_path / "changed.pt")
     with pytest.raises(ValueError, match="do not match the checksum"):
         load_world_model(tmp_path / "changed.pt")
-    shipped = torch.load(DEFAULT_CHECKPOINT, weights_only=True)  # written before checksums existed
-    model = load_world_model()
+    shipped = torch.load(DEFAULT_CHECKPOINT, weights_only=True)
+    assert shipped["checksum"] == state_checksum(shipped["model"])
+    del shipped["checksum"]  # as checkpoints written before checksums existed
+    torch.save(shipped, tmp_path / "old.pt")
+    model = load_world_model(tmp_path / "old.pt")
     assert all(torch.equal(v, shipped["model"][k]) for k, v in model.state_dict().items())
     from eval.baselines.gcbc import load_checkpoint
 
