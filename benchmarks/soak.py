@@ -22,9 +22,11 @@ TruePositionModel`` (the true dynamics), keeps 10,000 episodes to minutes of CPU
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import gymnasium as gym
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="batches re-run for determinism: first/middle/last, every one, or none")
     p.add_argument("--max-growth-mb", type=float, default=64.0, help="allowed RSS growth after the first batch")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tracemalloc", action="store_true",
+                   help="also measure the Python heap (tracemalloc; slower): tells a leak from allocator growth")
     args = p.parse_args(argv)
     if args.episodes < 1 or args.batch_size < 1 or args.steps < 1:
         raise ValueError("--episodes, --batch-size and --steps must be >= 1")
@@ -100,9 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     envs = [gym.make("TwoRooms-v0", disable_env_checker=True) for _ in range(min(args.batch_size, args.episodes))]
     agent = make_agent(args)
     t0, rss, results = time.perf_counter(), [], []
-    for b in batches:
+    heap = []
+    for i, b in enumerate(batches):
         results.append(run_batch(agent, envs[: len(b)], args.seed, b, args.steps))
         rss.append(rss_mb())
+        if args.tracemalloc:
+            if i == 0:
+                tracemalloc.start()
+            gc.collect()
+            heap.append(tracemalloc.get_traced_memory()[0] / 2**20)
     seconds = time.perf_counter() - t0
     chosen = {"sample": sorted({0, len(batches) // 2, len(batches) - 1}), "all": range(len(batches)), "none": []}[args.repeat]
     mismatched = 0
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  non-finite actions: {non_finite} episodes; actions beyond the bound: {out_of_bound} episodes")
     print(f"  RSS: {rss[0]:.1f} MB after batch 1, {rss[-1]:.1f} MB at the end, max {max(rss):.1f} MB; growth "
           f"{growth:+.1f} MB (bound {args.max_growth_mb:g} MB), trend {slope:+.2f} MB per 1,000 episodes")
+    if len(heap) > 2:  # batch 1 ends before tracing starts; batch 2 replaces the state it held
+        print(f"  Python heap (tracemalloc): {heap[-1] - heap[1]:+.3f} MB from the end of batch 2 to the end")
     print(f"  determinism: {len(chosen)} batches re-run with a fresh agent, {mismatched} mismatches")
     ok = non_finite == 0 and out_of_bound == 0 and growth <= args.max_growth_mb and mismatched == 0
     print("soak: PASS" if ok else "soak: FAIL")
