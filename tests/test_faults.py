@@ -241,6 +241,21 @@ def test_non_finite_loss_stops_every_trainer(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(JointEmbeddingLoss, "forward", nan_loss)
     assert ij.cli(["--preset", "tiny", f"out_dir={tmp_path / 'img'}", "num_threads=1", "floors=false"]) == 1
     assert "loss is not finite" in capsys.readouterr().err
+    from jepa_agent.video_models import VideoJEPA
+    from training import video_jepa as vj
+    from training.moving_mnist import DEFAULT_MNIST_DIR
+
+    if Path(DEFAULT_MNIST_DIR).is_dir():
+        real_video = VideoJEPA.forward
+
+        def nan_video(self, x, det_target):
+            out = real_video(self, x, det_target)
+            return {**out, "loss": out["loss"] * float("nan")}
+
+        monkeypatch.setattr(VideoJEPA, "forward", nan_video)
+        assert vj.cli(["--preset", "tiny", "--no-progress", f"out_dir={tmp_path / 'vid'}", "threads=1", "device=cpu",
+                       f"mnist_dir={DEFAULT_MNIST_DIR}", "val_sequences=4"]) == 1
+        assert "loss is not finite" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------- interruptions
