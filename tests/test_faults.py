@@ -302,9 +302,10 @@ def test_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path, monkeypatch):
         return real(self, step)
 
     monkeypatch.setattr(tw.WindowSource, "batch", batch)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert tw.main([*WM_ARGS, f"out_dir={tmp_path}"]) == 130
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 2 and not (tmp_path / "model.pt").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # the handlers are restored
 
 
 def test_video_sigterm_resumes_exactly(tmp_path, monkeypatch):
