@@ -85,6 +85,8 @@ def load_checkpoint_file(path: str | Path, what: str = "checkpoint", map_locatio
     """``torch.load(path, weights_only=True)``; every failure is one ValueError (FileNotFoundError if
     there is no file) naming the file and what is wrong with it, never an unsafe-load suggestion."""
     path = Path(path)
+    if isinstance(map_location, (str, torch.device)):
+        check_device(map_location)
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path}")
     size = path.stat().st_size
@@ -105,6 +107,19 @@ def load_checkpoint_file(path: str | Path, what: str = "checkpoint", map_locatio
         if "weights only" in str(e).lower() or "weights_only" in str(e):
             reason = "it holds objects other than tensors and plain containers, which are never unpickled here"
         raise ValueError(f"{path} is corrupt or not a {what} ({reason})") from None
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``torch.device(device)`` for a device this machine has; ValueError naming it otherwise."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; expected cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available here")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} requested but only {torch.cuda.device_count()} GPU(s) are visible")
+    return dev
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -139,4 +154,5 @@ def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
     return out if isinstance(out, int) else 0
 
 
-__all__ = ["check_frames", "state_checksum", "verify_state", "load_checkpoint_file", "run_cli", "OBS_SHAPE"]
+__all__ = ["check_frames", "check_device", "state_checksum", "verify_state", "load_checkpoint_file", "run_cli",
+           "OBS_SHAPE"]

@@ -171,7 +171,8 @@ def test_eval_clis_print_one_error_line(tmp_path, capsys):
     bad.write_text("not a checkpoint")
     for main, args in ((planning.main, ["--checkpoint", str(bad), "--episodes", "1"]),
                        (compare.main, ["--methods", "jepa", "--checkpoint", str(bad), "--out", str(tmp_path / "c")]),
-                       (planning.main, ["--episodes", "0"])):
+                       (planning.main, ["--episodes", "0"]), (planning.main, ["--device", "tpu", "--episodes", "1"]),
+                       (planning.main, ["--planner-option", "bogus=1", "--episodes", "1"])):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and err.count("\n") == 1, err
@@ -392,8 +393,9 @@ def test_collect_checks_minari_id_and_install_before_collecting(tmp_path, monkey
 
     huge = ["--num-trajectories", "1000000000", "--no-progress", "--out", str(tmp_path / "d.npz")]
     if __import__("importlib").util.find_spec("minari") is not None:
-        assert collect_main([*huge, "--minari-id", "no version"]) == 2  # returns at once: nothing collected
-        assert "Malformed dataset ID" in capsys.readouterr().err
+        for bad in ("no version", "tworooms/x", "x-v"):
+            assert collect_main([*huge, "--minari-id", bad]) == 2  # returns at once: nothing collected
+            assert "malformed Minari dataset id" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "minari", None)  # as if minari were not installed
     assert collect_main([*huge, "--minari-id", "tworooms/x-v0"]) == 2
     assert "pip install" in capsys.readouterr().err and not list(tmp_path.iterdir())

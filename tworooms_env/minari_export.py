@@ -39,7 +39,11 @@ def check_minari_id(dataset_id: str) -> None:
         from minari.dataset.minari_dataset import parse_dataset_id
     except ImportError as e:  # optional dependency
         raise ImportError('Minari export needs `pip install "minari[hdf5]>=0.5"`') from e
-    parse_dataset_id(dataset_id)  # ValueError: "Malformed dataset ID ... (namespace/)(dataset_name)-v(version)"
+    try:
+        parse_dataset_id(dataset_id)
+    except (TypeError, ValueError):  # minari raises TypeError for an id without a version
+        raise ValueError(f"malformed Minari dataset id {dataset_id!r}: expected (namespace/)name-vN, "
+                         f"e.g. {DEFAULT_DATASET_ID!r}") from None
     if dataset_id in minari.list_local_datasets():
         raise ValueError(f"Minari dataset {dataset_id!r} already exists; delete it (minari.delete_dataset) "
                          f"or choose another id")
