@@ -388,6 +388,33 @@ def test_collect_interrupted_while_saving_leaves_no_partial_file(tmp_path, monke
     assert list(tmp_path.iterdir()) == [] and "SIGTERM" in capsys.readouterr().err
 
 
+def test_collect_sigterm_saves_finished_chunks_and_resume_gives_the_same_bytes(tmp_path, monkeypatch, capsys):
+    from tworooms_env import collect as col
+
+    args = ["--num-trajectories", "50", "--chunk-size", "10", "--length", "12", "--window", "5", "--no-progress"]
+    assert col.main([*args, "--out", str(tmp_path / "full.npz")]) == 0
+    with pytest.raises(FileNotFoundError, match="nothing to resume from"):
+        col._run(col.build_parser().parse_args([*args, "--out", str(tmp_path / "x.npz"), "--resume"]))
+    real, calls = col.generate_trajectories, [0]
+
+    def dying(rng, n, config):
+        calls[0] += 1
+        if calls[0] == 3:  # while the third chunk is generated
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(rng, n, config)
+
+    monkeypatch.setattr(col, "generate_trajectories", dying)
+    out = tmp_path / "split.npz"
+    assert col.main([*args, "--out", str(out)]) == 143
+    assert not out.exists() and len(ds.load_trajectories(tmp_path / "split.resume.npz")[0]) == 20
+    assert "continue with the same arguments and --resume" in capsys.readouterr().err
+    assert col.main([*args, "--seed", "1", "--out", str(out), "--resume"]) == 2  # other arguments: refused
+    assert "other arguments" in capsys.readouterr().err
+    monkeypatch.setattr(col, "generate_trajectories", real)
+    assert col.main([*args, "--out", str(out), "--resume"]) == 0
+    assert out.read_bytes() == (tmp_path / "full.npz").read_bytes() and not (tmp_path / "split.resume.npz").exists()
+
+
 def test_collect_checks_minari_id_and_install_before_collecting(tmp_path, monkeypatch, capsys):
     from tworooms_env.collect import main as collect_main
 
