@@ -15,12 +15,14 @@ where the agent fails when the model imagines this detour drifting (``eval.diagn
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
 import torch
 
 from eval.baselines.scripted import oracle_route
+from jepa_agent.validation import run_cli
 from jepa_agent.world_model import load_world_model
 from tworooms_env import core
 from tworooms_env import random_walk as rw
@@ -92,8 +94,10 @@ def drift(model, fams: dict) -> tuple[dict[str, dict[int, float]], dict[str, dic
 
 
 def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="*", help="world-model checkpoints (default: the shipped one)")
+    paths = p.parse_args(argv).checkpoints or [None]
     torch.set_num_threads(1)
-    paths = (sys.argv[1:] if argv is None else argv) or [None]
     fams = families()
     for path in paths:
         res, around = drift(load_world_model(path), fams)
@@ -105,4 +109,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.baselines import Unavailable, make_agent
+from eval.baselines import AGENTS, Unavailable, make_agent
 from eval.metrics import machine_description, summarize
 from eval.runner import run_episodes
+from jepa_agent.validation import run_cli
 
 # (name in eval.baselines.AGENTS, what it uses)
 METHODS = [
@@ -73,6 +74,11 @@ def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; a user mistake (bad checkpoint, method or count) is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
@@ -83,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="outputs/compare")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.episodes < 1 or args.batch_size < 1:
+        raise ValueError("--episodes and --batch-size must be >= 1")
+    unknown = sorted(set(args.methods.split(",")) - set(AGENTS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(AGENTS)}")
     uses = dict(METHODS)
     rows = []
     for name in args.methods.split(","):

@@ -46,4 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jepa_agent.validation import run_cli
+
+    sys.exit(run_cli(main))

@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +23,8 @@ import torch
 from eval.baselines import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.runner import EpisodeRecord, run_episodes
+from jepa_agent.planners import PlannerConfig
+from jepa_agent.validation import check_device, run_cli
 
 
 def parse_value(text: str) -> Any:
@@ -40,12 +43,17 @@ def parse_value(text: str) -> Any:
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--planner-option`` pairs -> {field: value}; a key that is no PlannerConfig field is an error."""
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"--planner-option expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--planner-option expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         out[key.strip()] = parse_value(value.strip())
+    known = {f.name for f in fields(PlannerConfig)}
+    unknown = sorted(set(out) - known)
+    if unknown:
+        raise ValueError(f"unknown planner option(s) {unknown}; known: {sorted(known)}")
     return out
 
 
@@ -134,9 +142,17 @@ def write_videos(args, records: list[EpisodeRecord]) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; a user mistake (bad checkpoint, option or count) is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.episodes < 1 or args.batch_size < 1:
-        raise SystemExit("--episodes and --batch-size must be >= 1")
+        raise ValueError("--episodes and --batch-size must be >= 1")
+    if args.threads is not None and args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    check_device(args.device)
     try:
         summary, records = evaluate(args)
     except Unavailable as err:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from jepa_agent.planners import MAX_STEP_NORM, Plan, PlannerConfig, check_world_model, make_planner
+from jepa_agent.validation import check_frames
 
 OBS_SHAPE = (2, 65, 65)
 MAX_EPISODE_STEPS = 200
@@ -33,15 +34,8 @@ STUCK_STEPS = 3  # consecutive blocked steps before the next replan that make an
 
 
 def _as_frames(x: Any, name: str) -> np.ndarray | torch.Tensor:
-    """Check an observation batch [E, 2, 65, 65] (uint8, or float) and return it."""
-    if not isinstance(x, (np.ndarray, torch.Tensor)):
-        raise TypeError(f"{name} must be a numpy array or torch tensor [2, 65, 65] (uint8), got {type(x).__name__}")
-    if tuple(x.shape[-3:]) != OBS_SHAPE or x.ndim != 4:
-        raise ValueError(f"{name} must have shape [E, 2, 65, 65] (or [2, 65, 65] for one env), got {tuple(x.shape)}")
-    kind = x.dtype.kind if isinstance(x, np.ndarray) else ("u" if x.dtype == torch.uint8 else "f" if x.is_floating_point() else "i")
-    if kind not in "uf" or (kind == "u" and x.dtype not in (np.uint8, torch.uint8)):
-        raise TypeError(f"{name} must be uint8 pixels (or float), got dtype {x.dtype}")
-    return x
+    """Check an observation batch [E, 2, 65, 65] (uint8, or float in [0, 1], finite) and return it."""
+    return check_frames(x, name)
 
 
 class JEPAAgent:
@@ -107,7 +101,11 @@ class JEPAAgent:
 
     # ----------------------------------------------------------------------------- state
     def reset(self, n: int | None = None) -> None:
-        """Forget every episode (and the cached goals); ``n`` pre-sizes the batch of episodes."""
+        """Forget every episode (and the cached goals) and restart the planner's noise from its seed
+        (the same tasks after a reset give the same actions); ``n`` pre-sizes the batch of episodes."""
+        reseed = getattr(self.planner, "reseed", None)
+        if callable(reseed) and hasattr(getattr(self.planner, "config", None), "seed"):
+            reseed(self.planner.config.seed)
         self._n = 0
         self._goal_obs: np.ndarray | None = None
         self._z_goal: torch.Tensor | None = None
@@ -177,6 +175,10 @@ class JEPAAgent:
         self._executed += 1
         self._t += 1
         act = np.clip((a.float().cpu().numpy() / MAX_STEP_NORM).astype(np.float32), -1.0, 1.0)
+        if not np.isfinite(act).all():
+            raise FloatingPointError(f"the planner returned non-finite actions for episodes "
+                                     f"{np.flatnonzero(~np.isfinite(act).all(axis=1)).tolist()}: the world model "
+                                     f"gives NaN or infinite latents for these observations and goals")
         self._last_push = np.minimum(np.linalg.norm(act, axis=1), 1.0) * MAX_STEP_NORM  # what the env executes
         return act
 

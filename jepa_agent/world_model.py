@@ -32,6 +32,7 @@ from jepa_agent.regularizers import (
     TemporalSimilarityLoss,
     VarianceLoss,
 )
+from jepa_agent.validation import load_checkpoint_file, state_checksum, verify_state
 
 FORMAT = "tworooms-jepa/world-model"
 FORMAT_VERSION = 1
@@ -265,13 +266,16 @@ class WorldModel(nn.Module):
 
 # --------------------------------------------------------------------------------- checkpoints
 def checkpoint_dict(model: WorldModel, config: dict | None = None, **extra) -> dict:
-    """What a world-model checkpoint holds (loadable with ``torch.load(weights_only=True)``)."""
+    """What a world-model checkpoint holds (loadable with ``torch.load(weights_only=True)``);
+    ``checksum`` is the sha256 of the weights (``validation.state_checksum``), verified at load."""
+    state = model.state_dict()
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model_config": asdict(model.config),
         "config": dict(config or {}),
-        "model": model.state_dict(),
+        "model": state,
+        "checksum": state_checksum(state),
         **extra,
     }
 
@@ -288,15 +292,14 @@ def check_checkpoint(ckpt: object, path: str | Path = "<checkpoint>") -> dict:
     for key in ("model_config", "model"):
         if key not in ckpt:
             raise ValueError(f"{path} lacks the {key!r} entry")
+    verify_state(ckpt["model"], path, ckpt.get("checksum"))  # older checkpoints have no checksum
     return ckpt
 
 
 def load_world_model(path: str | Path | None = None, map_location: str | torch.device = "cpu") -> WorldModel:
     """Load a world model (path=None: the shipped CPU checkpoint), in eval mode."""
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
-    if not path.is_file():
-        raise FileNotFoundError(f"no world-model checkpoint at {path}")
-    ckpt = check_checkpoint(torch.load(path, map_location=map_location, weights_only=True), path)
+    ckpt = check_checkpoint(load_checkpoint_file(path, "world-model checkpoint", map_location), path)
     model = WorldModel(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(map_location).eval()

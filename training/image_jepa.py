@@ -8,7 +8,9 @@
 Any ``key=value`` overrides a field of ``ImageJEPAConfig`` (unknown keys are errors). Per epoch:
 a checkpoint (config + format version, loads with ``weights_only=True``), a CSV row and the online
 probe's test accuracy. After training: the offline linear probe and k-NN on frozen features, and
-the floors (raw pixels, random-init encoder) in ``results.json``.
+the floors (raw pixels, random-init encoder) in ``results.json``. Ctrl-C or SIGTERM saves the
+checkpoint after the current step (mid-epoch: the step and the random state are kept) and exits
+130 / 143; ``--resume`` continues exactly.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +32,11 @@ from tqdm import tqdm
 from jepa_agent.image_models import ImageJEPA, JointEmbeddingLoss, build_encoder
 from jepa_agent.optim import WarmupCosine, build_optimizer
 from jepa_agent.precision import autocast, check_amp, use_bf16
+from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum, verify_state
 from training.augment import AugmentConfig, TwoViews
+from training.config_checks import IMAGE_RANGES, check_device, check_ranges
 from training.distributed import resolve_device
+from training.interrupt import StopSignal, atomic_save, new_dir, remove_if_empty
 from training.image_data import ImageData, load_dataset, pad_to
 from training.image_probe import extract_features, knn_accuracy, linear_probe, pixel_features
 
@@ -91,6 +97,14 @@ class ImageJEPAConfig:
     stop_after: int = 0  # pause after this many epochs (0: run to the end); continue with --resume
     out_dir: str = "outputs/image_jepa/run"
 
+    def __post_init__(self) -> None:
+        check_ranges(self, IMAGE_RANGES)  # lr > 0 (before batch scaling), batch_size >= 1, ... (stated there)
+        check_device(self.device)
+        for name, allowed in (("regulariser", ("sigreg", "vicreg")), ("optimizer", ("lars", "adamw")),
+                              ("arch", ("resnet18", "vit_s"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+
 
 PRESETS: dict[str, dict] = {
     # seconds on a CPU: the test suite's configuration
@@ -122,7 +136,10 @@ def parse_overrides(overrides: list[str], base: ImageJEPAConfig) -> ImageJEPACon
                 raise ValueError(f"{key} expects true/false, got {value!r}")
             changes[key] = value.lower() in ("true", "1")
         else:
-            changes[key] = kind(value)
+            try:
+                changes[key] = kind(value)
+            except ValueError:
+                raise ValueError(f"config key {key!r} expects a {kind.__name__}, got {value!r}") from None
     return dataclasses.replace(base, **changes)
 
 
@@ -176,17 +193,23 @@ class Run:
         total = self.steps_per_epoch * cfg.epochs
         self.scheduler = WarmupCosine(self.optimizer, total, min(total, round(cfg.warmup_epochs * self.steps_per_epoch)))
         self.epoch, self.history = 0, []
+        # an epoch interrupted by a signal: steps done, their loss sums and seconds, the RNG after them
+        self.step_in_epoch, self.partial, self.rng_state = 0, {}, None
 
     def state_dict(self) -> dict:
+        weights = self.model.state_dict()
         return {"format_version": FORMAT_VERSION, "config": dataclasses.asdict(self.cfg), "epoch": self.epoch,
-                "model": self.model.state_dict(), "probe": self.probe.state_dict(),
+                "step_in_epoch": self.step_in_epoch, "partial": dict(self.partial), "torch_rng": self.rng_state,
+                "model": weights, "checksum": state_checksum(weights), "probe": self.probe.state_dict(),
                 "loss_fn": self.loss_fn.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "history": self.history}
 
     def load(self, path: Path) -> None:
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        if ckpt.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path} has format {ckpt.get('format_version')}, expected {FORMAT_VERSION}")
+        ckpt = load_checkpoint_file(path, "image-JEPA checkpoint", self.device)
+        if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION:
+            got = ckpt.get("format_version") if isinstance(ckpt, dict) else type(ckpt).__name__
+            raise ValueError(f"{path} has format {got!r}, expected {FORMAT_VERSION}")
+        verify_state(ckpt["model"], path, ckpt.get("checksum"))
         # these may change between sessions; everything else must match the checkpoint
         free = ("epochs", "out_dir", "device", "amp", "num_threads", "stop_after", "floors", "eval_every")
         now = dataclasses.asdict(self.cfg)
@@ -196,16 +219,22 @@ class Run:
         for name in ("model", "probe", "loss_fn", "optimizer", "scheduler"):
             getattr(self, name).load_state_dict(ckpt[name])
         self.epoch, self.history = ckpt["epoch"], ckpt["history"]
+        self.step_in_epoch, self.partial = int(ckpt.get("step_in_epoch", 0)), dict(ckpt.get("partial") or {})
+        self.rng_state = ckpt.get("torch_rng")
 
 
-def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm) -> dict[str, float]:
-    """One pass over the shuffled training set (drop_last); returns the epoch's mean losses."""
+def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm, stop: StopSignal | None = None) -> dict[str, float] | None:
+    """One pass over the shuffled training set (drop_last); returns the epoch's mean losses, or None
+    when ``stop`` was signalled mid-epoch (the run then holds what a resumed epoch continues from)."""
     cfg, dev, model = run.cfg, run.device, run.model
     torch.manual_seed(cfg.seed * 1000 + run.epoch)  # per-epoch seed: resuming replays the same batches
     order = torch.randperm(len(train))
-    sums: dict[str, float] = {}
+    first = run.step_in_epoch
+    if first:  # resumed mid-epoch: the augmentations continue from the saved random state
+        torch.set_rng_state(run.rng_state)
+    sums: dict[str, float] = {k: v for k, v in run.partial.items() if k != "seconds"}
     model.train()
-    for it in range(run.steps_per_epoch):
+    for it in range(first, run.steps_per_epoch):
         idx = order[it * cfg.batch_size : (it + 1) * cfg.batch_size]
         v1, v2 = views(train.images[idx].to(dev, non_blocking=True))
         x = torch.cat([v1, v2])  # one pass for both views: better use of the cores
@@ -217,14 +246,23 @@ def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm) -> dict[
             terms = run.loss_fn(z1, z2)
             # online probe on detached features of the first view (SPEC 6.5)
             terms["probe"] = F.cross_entropy(run.probe(h1.detach()).float(), train.labels[idx].to(dev))
+        total = terms["loss"] + terms["probe"]
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss is not finite at epoch {run.epoch + 1}, step {it + 1} (terms "
+                                     f"{ {k: float(v.detach()) for k, v in terms.items()} }); training stopped. The last "
+                                     f"good checkpoint, if any, is in {cfg.out_dir} (not overwritten). Try a lower lr.")
         run.optimizer.zero_grad(set_to_none=True)
-        (terms["loss"] + terms["probe"]).backward()
+        total.backward()
         run.optimizer.step()
         run.scheduler.step()
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v.item()
         bar.update(1)
         bar.set_postfix(loss=f"{terms['loss'].item():.4f}", probe=f"{terms['probe'].item():.3f}")
+        if stop is not None and stop.stop and it + 1 < run.steps_per_epoch:
+            run.step_in_epoch, run.partial, run.rng_state = it + 1, sums, torch.get_rng_state()
+            return None
+    run.step_in_epoch, run.rng_state = 0, None
     return {k: v / run.steps_per_epoch for k, v in sums.items()}
 
 
@@ -261,35 +299,49 @@ def train(cfg: ImageJEPAConfig, resume: bool = False) -> dict:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    train_data, test_data = load_data(cfg)
-    views = TwoViews(train_data.mean, train_data.std, augment_config(cfg))
-    run = Run(cfg, train_data)
     ckpt_path = out / "checkpoint.pt"
-    if resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        run.load(ckpt_path)
+    if resume and not ckpt_path.is_file():
+        raise FileNotFoundError(f"--resume: nothing to resume from (no checkpoint at {ckpt_path})")
+    created = new_dir(out)
+    try:
+        train_data, test_data = load_data(cfg)
+        views = TwoViews(train_data.mean, train_data.std, augment_config(cfg))
+        run = Run(cfg, train_data)
+        if resume:
+            run.load(ckpt_path)
+    except BaseException:
+        remove_if_empty(out, created)  # nothing written: leave no empty out_dir behind
+        raise
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     bar = tqdm(total=run.steps_per_epoch * cfg.epochs, initial=run.steps_per_epoch * run.epoch, desc=f"{cfg.regulariser}",
                unit="it", dynamic_ncols=True)
-    while run.epoch < cfg.epochs and not (cfg.stop_after and run.epoch >= cfg.stop_after):
-        t0 = time.perf_counter()
-        losses = train_epoch(run, train_data, views, bar)
-        seconds = time.perf_counter() - t0
-        row = {"epoch": run.epoch + 1, **losses, "lr": run.optimizer.param_groups[0]["lr"], "train_seconds": seconds,
-               "images_per_s": 2 * run.steps_per_epoch * cfg.batch_size / seconds}
-        if (run.epoch + 1) % cfg.eval_every == 0 or run.epoch + 1 == cfg.epochs:
-            row["online_probe_test_acc"] = online_probe_accuracy(run, test_data, views)
-        run.epoch += 1
-        run.history.append(row)
-        torch.save(run.state_dict(), ckpt_path)
-        with open(out / "log.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=sorted({k for r in run.history for k in r}))
-            writer.writeheader()
-            writer.writerows(run.history)
-        tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    with StopSignal() as stop:  # SIGINT / SIGTERM: save a checkpoint (mid-epoch too), then exit 130 / 143
+        while run.epoch < cfg.epochs and not (cfg.stop_after and run.epoch >= cfg.stop_after) and not stop.stop:
+            t0 = time.perf_counter() - run.partial.get("seconds", 0.0)
+            losses = train_epoch(run, train_data, views, bar, stop)
+            seconds = time.perf_counter() - t0
+            if losses is None:  # interrupted mid-epoch
+                run.partial["seconds"] = seconds
+                atomic_save(run.state_dict(), ckpt_path)
+                break
+            run.partial = {}
+            row = {"epoch": run.epoch + 1, **losses, "lr": run.optimizer.param_groups[0]["lr"], "train_seconds": seconds,
+                   "images_per_s": 2 * run.steps_per_epoch * cfg.batch_size / seconds}
+            if (run.epoch + 1) % cfg.eval_every == 0 or run.epoch + 1 == cfg.epochs:
+                row["online_probe_test_acc"] = online_probe_accuracy(run, test_data, views)
+            run.epoch += 1
+            run.history.append(row)
+            atomic_save(run.state_dict(), ckpt_path)
+            with open(out / "log.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=sorted({k for r in run.history for k in r}))
+                writer.writeheader()
+                writer.writerows(run.history)
+            tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     bar.close()
+    if stop.stop:
+        tqdm.write(f"interrupted at epoch {run.epoch}, step {run.step_in_epoch}: {ckpt_path} saved; continue with --resume")
+        return {"config": dataclasses.asdict(cfg), "history": run.history, "stopped_at_epoch": run.epoch,
+                "exit_code": stop.exit_code}
     if run.epoch < cfg.epochs:
         return {"config": dataclasses.asdict(cfg), "history": run.history, "stopped_at_epoch": run.epoch}
     t0 = time.perf_counter()
@@ -316,5 +368,10 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """``main`` for the command line: user mistakes as one ``error:`` line, 130 / 143 after a signal."""
+    return run_cli(lambda a: main(a).get("exit_code", 0), argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

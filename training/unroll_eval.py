@@ -119,4 +119,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from jepa_agent.validation import run_cli
+
+    raise SystemExit(run_cli(main))

@@ -8,6 +8,8 @@
 
 Overrides are ``key=value`` (or ``--key value``) for any field of VideoJEPAConfig; unknown keys are
 errors. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
+Ctrl-C or SIGTERM saves checkpoint.pt after the current iteration and exits 130 / 143; ``--resume``
+continues exactly (log rows past the checkpoint are dropped first).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import csv
 import dataclasses
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -28,8 +31,11 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from jepa_agent.precision import autocast, use_bf16
+from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum, verify_state
 from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
+from training.config_checks import VIDEO_RANGES, check_device, check_ranges
 from training.distributed import resolve_device, setup_distributed
+from training.interrupt import StopSignal, atomic_save, remove_if_empty, truncate_csv, truncate_jsonl
 from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
 from training.wm_config import parse_value
 
@@ -80,6 +86,10 @@ class VideoJEPAConfig:
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0 = torch's default); 1 is much faster on an oversubscribed CPU
     amp: str = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~1.5x faster steps) | bf16 | off
+
+    def __post_init__(self) -> None:
+        check_ranges(self, VIDEO_RANGES)  # lr > 0, iterations >= 1, max_minutes >= 0, ... (stated there)
+        check_device(self.device)
 
     def model_config(self) -> VideoModelConfig:
         names = {f.name for f in fields(VideoModelConfig)}
@@ -200,21 +210,29 @@ def encoder_ap(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch
 
 # ---------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, model: VideoJEPA, opt: torch.optim.Optimizer, cfg: VideoJEPAConfig, iteration: int, elapsed: float) -> None:
+    weights = model.state_dict()
     state = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "iteration": iteration, "elapsed": elapsed,
-             "model": model.state_dict(), "optimizer": opt.state_dict()}  # fmt: skip
-    torch.save(state, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)  # never leave a half-written checkpoint
+             "model": weights, "checksum": state_checksum(weights), "optimizer": opt.state_dict()}  # fmt: skip
+    atomic_save(state, path)  # never leave a half-written checkpoint (nor its temporary file)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[VideoJEPA, dict]:
     """Rebuild the model from a checkpoint (weights_only) -> (model in eval mode, raw state)."""
-    state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format_version {state.get('format_version')}, expected {FORMAT_VERSION}")
+    state = read_checkpoint(path, device)
     cfg = VideoJEPAConfig(**state["config"])
     model = VideoJEPA(cfg.model_config()).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), state
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """A video-JEPA checkpoint's raw state, checked: format version, checksum (when stored), finite weights."""
+    state = load_checkpoint_file(path, "video-JEPA checkpoint", device)
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION or "model" not in state:
+        got = state.get("format_version") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path}: not a video-JEPA checkpoint of format_version {FORMAT_VERSION} (got {got!r})")
+    verify_state(state["model"], path, state.get("checksum"))
+    return state
 
 
 def make_optimizer(model: VideoJEPA, cfg: VideoJEPAConfig) -> torch.optim.Optimizer:
@@ -259,22 +277,27 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
+    ckpt_path = out / "checkpoint.pt"
+    if resume and not ckpt_path.is_file():
+        raise FileNotFoundError(f"--resume: nothing to resume from (no checkpoint at {ckpt_path})")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     model = VideoJEPA(cfg.model_config()).to(device)
     opt = make_optimizer(model, cfg)
     base_lrs = [group["lr"] for group in opt.param_groups]  # before a resumed state overwrites them
     start, elapsed = 0, 0.0
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+    if resume:
+        state = read_checkpoint(ckpt_path, device)
         model.load_state_dict(state["model"])
         if len(state["optimizer"]["param_groups"]) != len(opt.param_groups):
             raise ValueError(f"{ckpt_path}: its optimizer has {len(state['optimizer']['param_groups'])} parameter groups, this "
                              f"version uses {len(opt.param_groups)} (JEPA, detection head, decoder); start a new out_dir")  # fmt: skip
         opt.load_state_dict(state["optimizer"])
         start, elapsed = state["iteration"], state["elapsed"]
+        if rank == 0:  # rows written after that checkpoint come again
+            truncate_csv(out / "log.csv", start, key="iteration")
+            truncate_jsonl(out / "eval.jsonl", start, key="iteration")
     train_model: nn.Module = model
     if world > 1:  # replicas start equal (same seed; DDP also broadcasts); BatchNorm statistics stay per process
         train_model = nn.parallel.DistributedDataParallel(model, forward_sync_buffers=False)
@@ -288,49 +311,52 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
             log.writerow(["iteration", "clips", "seconds", "loss", "pred", "std", "cov", "det", "recon", "clips_per_s"])
     bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, disable=not progress or rank != 0,
                desc="video-jepa")
-    t0, iteration, sums = time.perf_counter() - elapsed, start, {}
+    stop = StopSignal()  # SIGINT / SIGTERM: save a checkpoint after this iteration, exit 130 / 143
+    t0, iteration, sums, signalled = time.perf_counter() - elapsed, start, {}, False
     window_t, window_n = time.perf_counter(), 0
-    for iteration in bar:
-        for group, base in zip(opt.param_groups, base_lrs):
-            group["lr"] = base * lr_factor(cfg, iteration) if group["scheduled"] else base
-        x, y = (t[share].to(device, non_blocking=True) for t in train_batch(train_digits, cfg, iteration))
-        with autocast(device, bf16):
-            losses = train_model(x, y)
-        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t0 > 60 * cfg.max_minutes
-        flags = torch.tensor([float(not torch.isfinite(losses["loss"])), float(out_of_time)], device=device)  # NCCL: on the GPU
-        if world > 1:  # every process stops at the same iteration
-            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        if flags[0]:
-            raise FloatingPointError(f"loss is not finite at iteration {iteration + 1} (terms "
-                                     f"{ {k: float(v.detach()) for k, v in losses.items()} }); training stopped. The last good "
-                                     f"checkpoint, if any, is {ckpt_path} (not overwritten). Try a lower lr.")  # fmt: skip
-        out_of_time = bool(flags[1])
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        opt.step()
-        done = iteration + 1
-        if rank != 0:  # process 0 alone logs, evaluates and checkpoints
-            if out_of_time or done == cfg.stop_after:
+    with stop:
+        for iteration in bar:
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * lr_factor(cfg, iteration) if group["scheduled"] else base
+            x, y = (t[share].to(device, non_blocking=True) for t in train_batch(train_digits, cfg, iteration))
+            with autocast(device, bf16):
+                losses = train_model(x, y)
+            out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t0 > 60 * cfg.max_minutes
+            flags = torch.tensor([float(not torch.isfinite(losses["loss"])), float(out_of_time), float(stop.stop)],
+                                 device=device)  # NCCL: on the GPU
+            if world > 1:  # every process stops at the same iteration
+                torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+            if flags[0]:
+                raise FloatingPointError(f"loss is not finite at iteration {iteration + 1} (terms "
+                                         f"{ {k: float(v.detach()) for k, v in losses.items()} }); training stopped. The last good "
+                                         f"checkpoint, if any, is {ckpt_path} (not overwritten). Try a lower lr.")  # fmt: skip
+            out_of_time, signalled = bool(flags[1]), bool(flags[2])
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            opt.step()
+            done = iteration + 1
+            if rank != 0:  # process 0 alone logs, evaluates and checkpoints
+                if out_of_time or signalled or done == cfg.stop_after:
+                    break
+                continue
+            for k, val in losses.items():
+                sums[k] = sums.get(k, 0.0) + val.item()
+            window_n += 1
+            if done % cfg.log_every == 0 or done in (cfg.iterations, cfg.stop_after) or signalled:
+                rate = window_n * cfg.batch_size / (time.perf_counter() - window_t)
+                means = {k: s / window_n for k, s in sums.items()}
+                log.writerow([done, done * cfg.batch_size, round(time.perf_counter() - t0, 1)]
+                             + [f"{means[k]:.5g}" for k in ("loss", "pred", "std", "cov", "det", "recon")] + [f"{rate:.1f}"])  # fmt: skip
+                log_file.flush()
+                bar.set_postfix(loss=f"{means['loss']:.3f}", pred=f"{means['pred']:.3f}", clips_s=f"{rate:.1f}")
+                sums, window_t, window_n = {}, time.perf_counter(), 0
+            if (cfg.eval_every and done % cfg.eval_every == 0) or out_of_time:
+                quick_eval = evaluate(model, *quick, cfg.eval_batch, device, bf16) | {"iteration": done, "quick": True}
+                with (out / "eval.jsonl").open("a") as f:
+                    f.write(json.dumps(quick_eval) + "\n")
+                save_checkpoint(ckpt_path, model, opt, cfg, done, time.perf_counter() - t0)
+            if out_of_time or signalled or done == cfg.stop_after:
                 break
-            continue
-        for k, val in losses.items():
-            sums[k] = sums.get(k, 0.0) + val.item()
-        window_n += 1
-        if done % cfg.log_every == 0 or done in (cfg.iterations, cfg.stop_after):
-            rate = window_n * cfg.batch_size / (time.perf_counter() - window_t)
-            means = {k: s / window_n for k, s in sums.items()}
-            log.writerow([done, done * cfg.batch_size, round(time.perf_counter() - t0, 1)]
-                         + [f"{means[k]:.5g}" for k in ("loss", "pred", "std", "cov", "det", "recon")] + [f"{rate:.1f}"])  # fmt: skip
-            log_file.flush()
-            bar.set_postfix(loss=f"{means['loss']:.3f}", pred=f"{means['pred']:.3f}", clips_s=f"{rate:.1f}")
-            sums, window_t, window_n = {}, time.perf_counter(), 0
-        if (cfg.eval_every and done % cfg.eval_every == 0) or out_of_time:
-            quick_eval = evaluate(model, *quick, cfg.eval_batch, device, bf16) | {"iteration": done, "quick": True}
-            with (out / "eval.jsonl").open("a") as f:
-                f.write(json.dumps(quick_eval) + "\n")
-            save_checkpoint(ckpt_path, model, opt, cfg, done, time.perf_counter() - t0)
-        if out_of_time or done == cfg.stop_after:
-            break
     bar.close()
     if rank != 0:
         return {}
@@ -338,6 +364,9 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     done = iteration + 1 if cfg.iterations > start else start
     train_seconds = time.perf_counter() - t0
     save_checkpoint(ckpt_path, model, opt, cfg, done, train_seconds)
+    if signalled and done < cfg.iterations:  # SIGINT / SIGTERM (here or on another process): resumes exactly here
+        print(f"{stop.signame or 'signal'} at iteration {done}: {ckpt_path} saved; continue with --resume")
+        return {"paused_at": done, "train_seconds": round(train_seconds, 1), "exit_code": stop.exit_code or 130}
     if done == cfg.stop_after and done < cfg.iterations:
         return {"paused_at": done, "train_seconds": round(train_seconds, 1)}
     frames, maps = val_clips(val_digits, cfg, cfg.val_sequences)
@@ -424,7 +453,7 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     parser.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.pt")
@@ -433,14 +462,28 @@ def main(argv: list[str] | None = None) -> None:
     args, rest = parser.parse_known_args(argv)
     cfg = make_config(args.preset, parse_overrides(rest))
     if args.resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
-        saved = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=True)["config"]
+        saved = read_checkpoint(Path(cfg.out_dir) / "checkpoint.pt")["config"]
         cfg = apply_overrides(VideoJEPAConfig(**saved), parse_overrides(rest))
+    code = 0
     if args.ablate_steps:
         ablate_steps(cfg, [int(k) for k in args.ablate_steps.split(",")], progress=not args.no_progress)
     else:
-        report(train(cfg, resume=args.resume, progress=not args.no_progress))
+        created = not Path(cfg.out_dir).exists()
+        try:
+            results = train(cfg, resume=args.resume, progress=not args.no_progress)
+        except Exception:
+            remove_if_empty(cfg.out_dir, created)  # a run that failed before writing leaves no empty out_dir
+            raise
+        report(results)
+        code = results.get("exit_code", 0)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+    return code
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``main`` for the command line: user mistakes as one ``error:`` line, 130 / 143 after a signal."""
+    return run_cli(main, argv)
 
 
 def report(results: dict) -> None:
@@ -453,4 +496,4 @@ def report(results: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -17,6 +17,7 @@ from typing import Any
 from jepa_agent.precision import check_amp
 from jepa_agent.world_model import ModelConfig
 from tworooms_env.tiers import TIERS, TierConfig
+from training.config_checks import WORLD_MODEL_RANGES, check_device, check_ranges
 
 
 @dataclass
@@ -109,6 +110,8 @@ class TrainConfig(ModelConfig):
         if planner_like > 1.0 + 1e-9:
             raise ValueError(f"parallel_rate + door_aim_rate + push_rate must be <= 1 (shares of the planner-like "
                              f"windows), got {planner_like:g}")
+        check_ranges(self, WORLD_MODEL_RANGES)  # lr > 0, grad_clip >= 0, warmup_frac in [0, 1), ...
+        check_device(self.device)
 
 
 # The stream options that a dataset's tier fixes: with ``dataset`` set they must match its metadata.

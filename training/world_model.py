@@ -6,8 +6,8 @@
     torchrun --nproc_per_node 2 -m training.world_model --preset cpu   # DDP (gloo on CPU)
 
 Every ``--key value`` / ``key=value`` overrides a field of ``training.wm_config.TrainConfig``.
-Outputs in ``out_dir``: ``last.pt`` (full training state, saved every epoch, on Ctrl-C and at the
-end; resume with ``resume=auto``), ``model.pt`` (weights + config only, for
+Outputs in ``out_dir``: ``last.pt`` (full training state, saved every epoch, on Ctrl-C or SIGTERM
+(then exit 130 / 143) and at the end; resume with ``resume=auto``), ``model.pt`` (weights + config only, for
 ``load_world_model``), ``log.csv`` (every ``log_every`` steps), ``gates.csv`` (diagnostic gates per
 epoch), TensorBoard events (if installed).
 
@@ -24,7 +24,6 @@ import hashlib
 import math
 import os
 import random
-import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -39,10 +38,12 @@ from tqdm import tqdm
 from jepa_agent.precision import autocast as amp_autocast
 from jepa_agent.precision import use_bf16
 from jepa_agent.regularizers import effective_rank
+from jepa_agent.validation import load_checkpoint_file
 from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
 from training.data import TrajectoryWindows, render_windows
 from training.diagnostics import collapse_warning, run_gates
 from training.distributed import resolve_device, setup_distributed
+from training.interrupt import Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
 from training.wm_config import STREAM_KEYS, TrainConfig, make_config
 from tworooms_env import core
 from tworooms_env.collect import write_dataset
@@ -223,15 +224,13 @@ def clip_groups(model: WorldModel) -> list[list[nn.Parameter]]:
 
 
 def save_checkpoint(path: Path, model: WorldModel, cfg: TrainConfig, **state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(checkpoint_dict(model, cfg.to_dict(), **state), tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-save never destroys the last good checkpoint
+    atomic_save(checkpoint_dict(model, cfg.to_dict(), **state), path)  # a crash mid-save never destroys the last good one
 
 
 def load_training_state(path: Path, cfg: TrainConfig) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: no checkpoint at {path}")
-    ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), path)
+    ckpt = check_checkpoint(load_checkpoint_file(path, "world-model checkpoint"), path)
     if "optimizer" not in ckpt:
         raise ValueError(f"{path} holds weights only (no optimiser state): it cannot be resumed")
     if ckpt["model_config"] != cfg.model_config().__dict__:
@@ -242,19 +241,6 @@ def load_training_state(path: Path, cfg: TrainConfig) -> dict:
 
 
 # ------------------------------------------------------------------------------------ train
-class _StopFlag:
-    """Set by SIGINT (Ctrl-C): the loop saves a checkpoint and exits after the current step."""
-
-    def __init__(self):
-        self.stop = False
-
-    def __call__(self, signum, frame):  # noqa: ARG002 - signal handler signature
-        if self.stop:  # second Ctrl-C: give up at once
-            raise KeyboardInterrupt
-        self.stop = True
-        print("\nCtrl-C: saving a checkpoint, then stopping (press again to abort)", file=sys.stderr)
-
-
 def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple[WorldModel, dict]:
     """Train (or resume) per ``cfg``. ``stop_after`` > 0 stops after that many steps of this call
     (saving the full state, as on Ctrl-C). Returns (model, summary dict)."""
@@ -274,6 +260,8 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     start_step, elapsed_before = 0, 0.0
     last_path = out_dir / "last.pt"
     resume = last_path if cfg.resume == "auto" and last_path.is_file() else (Path(cfg.resume) if cfg.resume not in ("", "auto") else None)
+    if cfg.resume == "auto" and resume is None and rank == 0:
+        print(f"resume=auto: nothing to resume from (no {last_path}); starting a fresh run", file=sys.stderr)
     if resume is not None:
         ckpt = load_training_state(resume, cfg)
         model.load_state_dict(ckpt["model"])
@@ -283,6 +271,8 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
         start_step, elapsed_before = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
         if rank == 0:
             print(f"resumed from {resume} at step {start_step}")
+            for name in ("log.csv", "gates.csv"):  # rows logged after that checkpoint come again
+                truncate_csv(out_dir / name, start_step)
     train_model: nn.Module = model
     if world > 1:
         train_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=cfg.idm_coeff == 0)
@@ -301,8 +291,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     log = CsvLog(out_dir / "log.csv") if rank == 0 else None
     gate_log = CsvLog(out_dir / "gates.csv") if rank == 0 else None
     tb = _tensorboard(out_dir, cfg.tensorboard) if rank == 0 else None
-    flag = _StopFlag()
-    old_handler = signal.signal(signal.SIGINT, flag) if _main_thread() else None
+    flag = StopSignal().install()  # SIGINT and SIGTERM: save last.pt after this step, then stop
 
     def state(step: int) -> dict:
         return dict(**data, optimizer=optimiser.state_dict(), scheduler=scheduler.state_dict(),
@@ -370,27 +359,21 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
                 summary["gates"] = gates
             if stop:
                 summary["status"] = "interrupted" if flags[1] > 0 else "stopped"
+                summary["exit_code"] = flag.exit_code or (130 if flags[1] > 0 else 0)  # 130: another rank's Ctrl-C
                 break
         else:
             summary["status"] = "finished"
     finally:
         bar.close()
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
+        flag.restore()
         if tb is not None:
             tb.close()
     summary.update(step=step + 1 if summary["status"] != "running" else step,
                    elapsed_s=elapsed_before + time.perf_counter() - t0, out_dir=str(out_dir))
     if rank == 0 and summary["status"] in ("finished", "stopped"):  # stopped: the time budget ran out
-        torch.save(checkpoint_dict(model, cfg.to_dict(), step=total, elapsed_s=summary["elapsed_s"],
-                                   gates=summary.get("gates", {}), **data), out_dir / "model.pt")
+        atomic_save(checkpoint_dict(model, cfg.to_dict(), step=total, elapsed_s=summary["elapsed_s"],
+                                    gates=summary.get("gates", {}), **data), out_dir / "model.pt")
     return model, summary
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 @torch.no_grad()
@@ -425,11 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
         print(f"training world model, preset {cfg.preset}, out_dir {cfg.out_dir}")
+    created = not Path(cfg.out_dir).exists()
     try:
         _, summary = train(cfg)
     except (FloatingPointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        remove_if_empty(cfg.out_dir, created)
         return 1
+    except Interrupted as e:  # a second signal: aborted without saving
+        print(f"aborted by {e}", file=sys.stderr)
+        return e.exit_code
     if rank == 0:
         print(f"{summary['status']} at step {summary['step']} after {summary['elapsed_s'] / 60:.1f} min; "
               f"checkpoints in {summary['out_dir']}")
@@ -437,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             print("final gates: " + " ".join(f"{k}={v:.3g}" for k, v in summary["gates"].items()))
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
-    return 0
+    return summary.get("exit_code", 0)
 
 
 if __name__ == "__main__":

@@ -111,10 +111,29 @@ def validate_arrays(arrays: dict[str, np.ndarray]) -> None:
         raise DatasetFormatError(f"trajectories need at least 2 states, got {length}")
     if not (np.isfinite(arrays["positions"]).all() and np.isfinite(arrays["actions"]).all()):
         raise DatasetFormatError("positions/actions contain NaN or infinity")
+    _check_bounds(arrays["positions"], arrays["actions"])
     try:
         core.validate_layout(arrays["wall_x"], arrays["door_y"])
     except ValueError as e:
         raise DatasetFormatError(f"bad layout: {e}") from None
+
+
+def _check_bounds(positions: np.ndarray, actions: np.ndarray) -> None:
+    """Positions inside the arena [BORDER_LO, BORDER_HI] px; actions of norm <= MAX_STEP_NORM px."""
+    outside = (positions < core.BORDER_LO) | (positions > core.BORDER_HI)
+    if outside.any():
+        t = int(np.flatnonzero(outside.any(axis=(1, 2)))[0])
+        raise DatasetFormatError(
+            f"positions outside the arena: trajectory {t} reaches {positions[t][outside[t].any(-1)][0].tolist()} px; "
+            f"every coordinate must be in [{core.BORDER_LO}, {core.BORDER_HI}] px ({outside.any(axis=(1, 2)).sum()} "
+            f"trajectories affected)")
+    norm = np.linalg.norm(actions, axis=-1)
+    too_long = norm > core.MAX_STEP_NORM * (1 + 1e-4)
+    if too_long.any():
+        t = int(np.flatnonzero(too_long.any(axis=1))[0])
+        raise DatasetFormatError(
+            f"actions beyond the bound: trajectory {t} has a step of {norm[t].max():.3f} px; actions are pixel "
+            f"displacements of norm <= {core.MAX_STEP_NORM} ({too_long.any(axis=1).sum()} trajectories affected)")
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

@@ -116,7 +116,7 @@ def write_video(frames, path: str | Path, fps: float = 20) -> Path:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"frames must be a non-empty uint8 array [T, H, W, 3], got {frames.dtype} {frames.shape}")
-    suffix = path.suffix.lower()
+    suffix = check_video_path(path).suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".mp4":
         import imageio.v2 as iio
@@ -131,7 +131,13 @@ def write_video(frames, path: str | Path, fps: float = 20) -> Path:
         import imageio.v3 as iio3
 
         iio3.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
-    else:
+    return path
+
+
+def check_video_path(path: str | Path) -> Path:
+    """``path`` as a Path if it ends in .mp4 or .gif (checked before any episode runs)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"video path must end in .mp4 or .gif, got {path.name!r}")
     return path
 
@@ -143,18 +149,26 @@ def record_episode(
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     fps: float | None = None,
+    max_steps: int = 1000,
 ) -> dict[str, Any]:
     """Run one episode of ``policy(obs, info) -> action`` in an ``rgb_array`` env; optionally save it.
+
+    The episode ends when the env terminates or truncates it, or after ``max_steps`` steps (an env
+    without a time limit would otherwise run, and keep frames, forever).
 
     Returns {"frames": uint8 [T + 1, H, W, 3], "positions": [T + 1, 2], "return": float,
     "success": bool (at the last step), "distance": float (final), "steps": int, "path": Path | None}.
     """
     if env.render_mode != "rgb_array":
         raise ValueError(f"record_episode needs an env made with render_mode='rgb_array', got {env.render_mode!r}")
+    if path is not None:
+        check_video_path(path)
+    if int(max_steps) < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     obs, info = env.reset(seed=seed, options=options)
     frames, positions, total = [env.render()], [info["position"]], 0.0
     terminated = truncated = False
-    while not (terminated or truncated):
+    while not (terminated or truncated) and len(frames) <= max_steps:
         obs, reward, terminated, truncated, info = env.step(policy(obs, info))
         frames.append(env.render())
         positions.append(info["position"])

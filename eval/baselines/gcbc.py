@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from jepa_agent.validation import check_frames, load_checkpoint_file, state_checksum, verify_state
 from tworooms_env import core
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
 
@@ -160,6 +161,7 @@ def save_checkpoint(path: str | Path, policy: GCBCPolicy, train_config: GCBCTrai
     """Save weights, both configs and training stats (loadable with ``weights_only=True``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in policy.state_dict().items()}
     torch.save(
         {
             "format": FORMAT,
@@ -167,7 +169,8 @@ def save_checkpoint(path: str | Path, policy: GCBCPolicy, train_config: GCBCTrai
             "config": asdict(policy.config) | {"channels": list(policy.config.channels)},
             "train_config": asdict(train_config),
             "stats": stats,
-            "model": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+            "model": state,
+            "checksum": state_checksum(state),
         },
         path,
     )
@@ -176,12 +179,13 @@ def save_checkpoint(path: str | Path, policy: GCBCPolicy, train_config: GCBCTrai
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[GCBCPolicy, dict]:
     """(policy in eval mode, the checkpoint dict without weights); ValueError on a foreign file."""
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    ckpt = load_checkpoint_file(path, "GCBC checkpoint", map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path} is not a GCBC checkpoint: expected format {FORMAT!r}, got {got!r}")
     if ckpt.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: GCBC format_version {ckpt.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+    verify_state(ckpt["model"], path, ckpt.get("checksum"))
     policy = GCBCPolicy(GCBCConfig(**ckpt["config"]))
     policy.load_state_dict(ckpt["model"])
     policy.to(map_location).eval()
@@ -208,8 +212,8 @@ class GCBCAgent:
 
     def act_batch(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """obs, goal uint8 [E, 2, 65, 65] -> actions float32 [E, 2] in env units."""
-        obs_t = torch.as_tensor(np.asarray(obs), device=self.device)
-        goal_t = torch.as_tensor(np.asarray(goal), device=self.device)
+        obs_t = torch.as_tensor(check_frames(np.asarray(obs), "obs"), device=self.device)
+        goal_t = torch.as_tensor(check_frames(np.asarray(goal), "goal"), device=self.device)
         with torch.inference_mode(), _autocast(self.device):
             action = self.policy(obs_t, goal_t)
         return action.float().cpu().numpy().astype(np.float32)
@@ -342,4 +346,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from jepa_agent.validation import run_cli
+
+    sys.exit(run_cli(main))

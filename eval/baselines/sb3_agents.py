@@ -311,4 +311,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from jepa_agent.validation import run_cli
+
+    sys.exit(run_cli(main))

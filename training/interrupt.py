@@ -1,0 +1,189 @@
+"""Interruption safety shared by the trainers and ``collect``: signals, atomic saves, logs, out_dir.
+
+- ``StopSignal``: SIGINT (Ctrl-C) and SIGTERM set a flag; the loop saves a resumable checkpoint
+  after the current step and the command exits ``128 + signal`` (130 for SIGINT, 143 for SIGTERM).
+  A second signal aborts at once (KeyboardInterrupt).
+- ``raise_on_signals``: SIGTERM (and SIGINT) raise ``Interrupted`` so that ``finally`` blocks run
+  (temporary files are removed) in code that has no loop to stop, such as a file being written.
+- ``atomic_save``: ``torch.save`` to a temporary name, then rename; the temporary file is removed
+  on any exit, so a crash mid-save never destroys the last good checkpoint nor leaves debris.
+- ``truncate_csv`` / ``truncate_jsonl``: drop log rows past the step a run resumes from, so that
+  rows appended after a resume are never duplicates.
+- ``new_dir`` / ``remove_if_empty``: an out_dir created by a run that failed before writing
+  anything is removed again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by ``raise_on_signals`` on SIGINT or SIGTERM; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class StopSignal:
+    """A flag set by SIGINT / SIGTERM while installed (``with StopSignal() as stop: ... stop.stop``)."""
+
+    def __init__(self, what: str = "saving a checkpoint, then stopping"):
+        self.signum, self.what = 0, what
+        self._old: dict[int, Any] = {}
+
+    @property
+    def stop(self) -> bool:
+        return self.signum != 0
+
+    @property
+    def signame(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number (130 Ctrl-C, 143 SIGTERM); 0 if no signal came."""
+        return 128 + self.signum if self.signum else 0
+
+    def __call__(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        if self.signum:  # a second signal: give up at once
+            raise Interrupted(signum)
+        self.signum = signum
+        print(f"\n{signal.Signals(signum).name}: {self.what} (send again to abort)", file=sys.stderr)
+
+    def install(self) -> "StopSignal":
+        if _main_thread():  # signal handlers can only be set from the main thread
+            self._old = {s: signal.signal(s, self) for s in SIGNALS}
+        return self
+
+    def restore(self) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        self._old = {}
+
+    def __enter__(self) -> "StopSignal":
+        return self.install()
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
+
+@contextmanager
+def raise_on_signals() -> Iterator[None]:
+    """Within the block SIGINT and SIGTERM raise ``Interrupted`` (finally blocks then clean up)."""
+    if not _main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically; the temporary file never outlives the call."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _rewrite(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def truncate_csv(path: str | Path, last_step: int, key: str = "step") -> int:
+    """Keep the header and the rows of ``path`` whose ``key`` column is <= ``last_step``; returns the
+    number of rows dropped (0 when the file or the column does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or key not in rows[0]:
+        return 0
+    col = rows[0].index(key)
+    keep = [r for r in rows[1:] if r and _number(r[col]) <= last_step]
+    dropped = len(rows) - 1 - len(keep)
+    if dropped:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerows([rows[0], *keep])
+        _rewrite(path, buf.getvalue())
+    return dropped
+
+
+def truncate_jsonl(path: str | Path, last_step: int, key: str = "iteration") -> int:
+    """``truncate_csv`` for a JSON-lines file: drop records whose ``key`` is > ``last_step``."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in lines if _number(json.loads(ln).get(key, 0)) <= last_step]
+    if len(keep) != len(lines):
+        _rewrite(path, "".join(ln + "\n" for ln in keep))
+    return len(lines) - len(keep)
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("inf")  # an unreadable (half-written) row is dropped
+
+
+def new_dir(path: str | Path) -> bool:
+    """Create ``path`` (and parents); True if it did not exist before."""
+    path = Path(path)
+    existed = path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    return not existed
+
+
+def remove_if_empty(path: str | Path, created: bool) -> None:
+    """Remove ``path`` if this run ``created`` it and it is still empty."""
+    path = Path(path)
+    if created and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+
+
+__all__ = ["StopSignal", "Interrupted", "raise_on_signals", "atomic_save", "truncate_csv", "truncate_jsonl",
+           "new_dir", "remove_if_empty"]
