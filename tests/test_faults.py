@@ -226,8 +226,9 @@ def test_video_and_image_config_ranges(tmp_path, capsys):
 
 def test_failed_run_leaves_no_empty_out_dir(tmp_path, capsys):
     out = tmp_path / "wm"
-    assert tw.main(["--preset", "tiny", f"out_dir={out}", f"dataset={tmp_path / 'none.npz'}"]) == 1
-    assert "dataset file" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "bad.npz").write_text("not a dataset")
+    assert tw.main(["--preset", "tiny", f"out_dir={out}", f"dataset={tmp_path / 'bad.npz'}"]) == 1
+    assert "bad.npz" in capsys.readouterr().err and not out.exists()
 
 
 def test_non_finite_loss_stops_every_trainer(tmp_path, monkeypatch, capsys):
@@ -395,7 +396,7 @@ def test_collect_sigterm_saves_finished_chunks_and_resume_gives_the_same_bytes(t
     assert col.main([*args, "--out", str(tmp_path / "full.npz")]) == 0
     with pytest.raises(FileNotFoundError, match="nothing to resume from"):
         col._run(col.build_parser().parse_args([*args, "--out", str(tmp_path / "x.npz"), "--resume"]))
-    real, calls = col.generate_trajectories, [0]
+    real, calls = col.generate_tier, [0]
 
     def dying(rng, n, config):
         calls[0] += 1
@@ -403,14 +404,14 @@ def test_collect_sigterm_saves_finished_chunks_and_resume_gives_the_same_bytes(t
             os.kill(os.getpid(), signal.SIGTERM)
         return real(rng, n, config)
 
-    monkeypatch.setattr(col, "generate_trajectories", dying)
+    monkeypatch.setattr(col, "generate_tier", dying)
     out = tmp_path / "split.npz"
     assert col.main([*args, "--out", str(out)]) == 143
     assert not out.exists() and len(ds.load_trajectories(tmp_path / "split.resume.npz")[0]) == 20
     assert "continue with the same arguments and --resume" in capsys.readouterr().err
     assert col.main([*args, "--seed", "1", "--out", str(out), "--resume"]) == 2  # other arguments: refused
     assert "other arguments" in capsys.readouterr().err
-    monkeypatch.setattr(col, "generate_trajectories", real)
+    monkeypatch.setattr(col, "generate_tier", real)
     assert col.main([*args, "--out", str(out), "--resume"]) == 0
     assert out.read_bytes() == (tmp_path / "full.npz").read_bytes() and not (tmp_path / "split.resume.npz").exists()
 

@@ -90,9 +90,11 @@ def write_dataset(
     chunk_size: int = 10_000,
     window: int = 17,
     progress: bool = True,
+    done: Trajectories | None = None,
 ) -> tuple[Trajectories, Path, dict]:
-    """Collect a tier's dataset and write it atomically with its metadata: (trajectories, path, stats)."""
-    traj = collect(num_trajectories, config, seed, chunk_size, progress=progress)
+    """Collect a tier's dataset and write it atomically with its metadata: (trajectories, path, stats).
+    ``done``: the whole chunks of an interrupted run (see ``collect``)."""
+    traj = collect(num_trajectories, config, seed, chunk_size, progress=progress, done=done)
     stats = {"trajectories": trajectory_stats(traj)}
     if window <= config.length:
         stats["windows"] = window_shares(traj, window)
