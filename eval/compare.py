@@ -22,7 +22,8 @@ from jepa_agent.validation import run_cli
 
 # (name in eval.baselines.AGENTS, what it uses)
 METHODS = [
-    ("jepa", "JEPA world model from reward-free offline data + MPPI planning (pixels)"),
+    ("jepa", "JEPA world model, pixels through a learned encoder, random-tier dataset + MPPI planning"),
+    ("jepa-profile", "JEPA world model, hand-crafted position features (privileged), navigate-like stream + MPPI"),
     ("gcbc", "behaviour cloning with hindsight goals, offline random walks (20k traj., 20 min CPU; pixels)"),
     ("sb3-pixels", "SAC + HER, online with reward (pixels), 12k env steps, 25 min CPU"),
     ("sb3-state", "SAC + HER, online with reward (privileged state), 99k env steps, 27 min CPU"),

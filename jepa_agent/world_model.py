@@ -36,7 +36,10 @@ from jepa_agent.validation import load_checkpoint_file, state_checksum, verify_s
 
 FORMAT = "tworooms-jepa/world-model"
 FORMAT_VERSION = 1
+# The shipped checkpoints: the pixel model of the cpu preset (learned encoder, random tier: the default)
+# and the profile model (hand-crafted position features, privileged; the default of version 0.1).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "world_model_cpu.pt"
+PROFILE_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "world_model_profile.pt"
 _POS_CENTER, _POS_SCALE = 32.0, 16.0  # probe targets are standardised inside the probe
 
 

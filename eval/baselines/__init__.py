@@ -31,16 +31,25 @@ def _agent_options(opts: dict[str, Any]) -> dict[str, Any]:
     return dict(replan_every=opts.get("replan_every"), **extra, **_planner_options(opts))
 
 
-def _jepa(opts: dict[str, Any]):
+def _jepa(opts: dict[str, Any], default_path=None, name: str = "jepa"):
     from jepa_agent.agent import JEPAAgent
 
-    path = opts.get("checkpoint")
+    path = opts.get("checkpoint") or default_path
     try:
-        return JEPAAgent.from_pretrained(
+        agent = JEPAAgent.from_pretrained(
             path, planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"), **_agent_options(opts),
         )
     except (FileNotFoundError, ImportError) as err:
         raise Unavailable(f"no world model checkpoint ({err})") from err
+    agent.name = name
+    return agent
+
+
+def _jepa_profile(opts: dict[str, Any]):
+    """The shipped profile-feature world model (hand-crafted position features: privileged)."""
+    from jepa_agent.world_model import PROFILE_CHECKPOINT
+
+    return _jepa(opts, PROFILE_CHECKPOINT, "jepa-profile")
 
 
 def _analytic(walls: bool) -> Callable[[dict[str, Any]], Any]:
@@ -105,6 +114,7 @@ AGENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "greedy": lambda opts: GreedyPolicy(),
     "oracle": lambda opts: OraclePolicy(),
     "jepa": _jepa,
+    "jepa-profile": _jepa_profile,
     "jepa-true-dynamics": _analytic(walls=True),
     "jepa-open-field": _analytic(walls=False),
     "gcbc": _gcbc,
