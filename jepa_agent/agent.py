@@ -11,8 +11,9 @@ Five lines::
 The agent encodes the observation, plans with MPPI or CEM (``jepa_agent.planners``), executes
 ``replan_every`` actions of the plan, then replans warm-started from the rest of it. It works on E
 episodes at once (``act_batch``) and speaks stable-baselines3's ``predict`` so that
-``evaluate_policy`` runs it (observations must then carry the goal: a dict with "observation" and
-"desired_goal", or a goal given once with ``set_goal``).
+``evaluate_policy`` runs it on ``tworooms_env.wrappers.GoalImageObservation(env)``, whose dict
+observations carry the goal frame (``observation`` and ``desired_goal``); a new goal frame starts a
+new plan. (A goal given once with ``set_goal`` serves every episode: for a single fixed goal only.)
 
 Actions are returned in the env's normalised units: pixels / 2.45, float32.
 """

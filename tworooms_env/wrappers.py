@@ -3,6 +3,9 @@
 - ``GoalDictObservation``: the goal-conditioned dict form (``observation``, ``achieved_goal``,
   ``desired_goal``) with a vectorised ``compute_reward``, so that stable-baselines3's
   ``HerReplayBuffer`` works unchanged. Goals are 2-D positions (float32).
+- ``GoalImageObservation``: pixels only, the goal as an image: ``observation`` and
+  ``desired_goal`` frames (uint8 [2, 65, 65]), so that a goal-conditioned pixel policy such as
+  ``jepa_agent.JEPAAgent`` runs under ``stable_baselines3.common.evaluation.evaluate_policy``.
 - ``StateObservation``: privileged low-dimensional observation (dot, goal, layout) for the
   "state-based" upper reference of the baselines; never what the pixel agent sees.
 
@@ -112,6 +115,26 @@ class GoalDictObservation(_InfoObservationWrapper, gym.utils.RecordConstructorAr
             raise ValueError(f"goals must have a last axis of size 2, got {achieved.shape} and {desired.shape}")
         distance = np.linalg.norm(achieved.astype(np.float64) - desired, axis=-1)
         return -(distance >= self.success_radius).astype(np.float32)
+
+
+class GoalImageObservation(_InfoObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Dict observation of two frames: ``observation`` (the current frame) and ``desired_goal`` (the
+    goal frame: the same layout with the dot drawn at the goal, ``info["goal_obs"]``).
+
+    Nothing privileged: both are uint8 [2, 65, 65] images. Usage::
+
+        env = GoalImageObservation(gym.make("TwoRooms-v0"))
+        mean, std = evaluate_policy(JEPAAgent.from_pretrained(), env, n_eval_episodes=10)
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
+        frame = env.observation_space
+        self.observation_space = spaces.Dict({"observation": frame, "desired_goal": frame})
+
+    def observation(self, observation: np.ndarray) -> dict[str, np.ndarray]:
+        return {"observation": observation, "desired_goal": np.asarray(self._last_info["goal_obs"])}
 
 
 class StateObservation(_InfoObservationWrapper, gym.utils.RecordConstructorArgs):
