@@ -51,7 +51,21 @@ class PlannerConfig:
         max_norm: action norm limit in pixels (the env clips at 2.45).
         clip_norm: clip every sampled action to ``max_norm`` (paper; the reference MPPI does not).
         cost: "last" scores only the last imagined latent (the paper's "MPPI-last"), "sum" sums
-            the distance over the horizon steps (eq. 14).
+            the distance over the horizon steps (eq. 14), "arrive" is
+            min_t [max(max_{s >= t} d_s - arrive_radius, 0) + time_penalty * t]: the first time from
+            which the plan stays within ``arrive_radius`` of the goal, traded against how far outside
+            it the plan stays (indifferent to the route like "last", which it equals with both
+            parameters 0; among plans that arrive, the earliest costs least); "min" is
+            min_t [max(d_t - arrive_radius, 0) + time_penalty * t] (the same without having to stay);
+            "stop" is "min" over the segment ends, and a sample that is within ``arrive_radius`` of
+            the goal at its best segment end stands still (zero actions) after it: each sample is
+            scored by its best stopping time, and the plans stop at the goal, which random segments
+            almost never do (without it, samples that arrive early move on, so the plans found
+            arrive at the end of the horizon). Samples that do not arrive keep all their segments
+            (exploration); with ``arrive_radius`` 0 none stands still.
+        time_penalty: lambda of "arrive", "min" and "stop", in the model's planning-distance units per env
+            step (ignored by "last" and "sum").
+        arrive_radius: epsilon of "arrive", "min" and "stop", the goal region in planning-distance units.
         distance: "l2" (paper, unsquared), "mse" (reference: squared distance / D). Ignored when
             the model defines ``planning_distance(z, z_goal)``.
         temperature: tau of the MPPI weights.
@@ -66,7 +80,16 @@ class PlannerConfig:
         include_mean: add the current mean as one of the N samples (scores the warm start).
         carry_elites: carry this many elites of an iteration into the next one's samples (iCEM),
             so that a refit never loses the best sequences found (not in the paper).
+        retime: add the current mean, retimed to full speed along its own path (``retime_segments``),
+            as one more sample of every iteration but the first of a cold plan: a proposal that
+            arrives earlier on the same route (with "arrive" and "min", earlier is cheaper).
         seed: seed of the planner's torch.Generator (sampling noise); ``reseed`` resets it.
+        grad_steps: Adam steps of the gradient planner (``make_planner("grad")``) on each plan.
+        grad_lr: Adam's learning rate (pixels per step of the segment actions).
+        grad_seed_iterations: MPPI iterations that seed a warm-started gradient plan (a cold one
+            gets ``iterations_first``); 0: Adam starts from the warm start (or zeros) directly.
+        grad_candidates: sequences optimised per episode: the seed and perturbations of it (std
+            ``init_std`` / 4); the one with the lowest final cost is returned.
     """
 
     horizon: int = 90
@@ -81,7 +104,9 @@ class PlannerConfig:
     max_std: float | None = None
     max_norm: float = MAX_STEP_NORM
     clip_norm: bool = True
-    cost: Literal["last", "sum"] = "last"
+    cost: Literal["last", "sum", "arrive", "min", "stop"] = "last"
+    time_penalty: float = 0.0
+    arrive_radius: float = 0.0
     distance: Literal["l2", "mse"] = "l2"
     temperature: float = 0.1
     temperature_mode: Literal["divide", "multiply"] = "divide"
@@ -90,25 +115,36 @@ class PlannerConfig:
     warm_start: bool = True
     include_mean: bool = True
     carry_elites: int = 0
+    retime: bool = False
     seed: int = 0
+    grad_steps: int = 20
+    grad_lr: float = 0.3
+    grad_seed_iterations: int = 2
+    grad_candidates: int = 4
 
     def __post_init__(self) -> None:
-        positive = ("horizon", "segment_length", "num_samples", "num_elites", "iterations_first")
+        positive = ("horizon", "segment_length", "num_samples", "num_elites", "iterations_first", "grad_candidates")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"PlannerConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.iterations_later, int) or self.iterations_later < 0:
-            raise ValueError(f"PlannerConfig.iterations_later must be an integer >= 0, got {self.iterations_later!r}")
+        for name in ("iterations_later", "grad_steps", "grad_seed_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"PlannerConfig.{name} must be an integer >= 0, got {value!r}")
         if self.num_elites > self.num_samples:
             raise ValueError(f"num_elites ({self.num_elites}) must be <= num_samples ({self.num_samples})")
-        for name in ("init_std", "temperature", "max_norm"):
+        for name in ("init_std", "temperature", "max_norm", "grad_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PlannerConfig.{name} must be > 0, got {getattr(self, name)!r}")
         choices = {
-            "cost": ("last", "sum"), "distance": ("l2", "mse"), "temperature_mode": ("divide", "multiply"),
+            "cost": ("last", "sum", "arrive", "min", "stop"),  # = COSTS "distance": ("l2", "mse"), "temperature_mode": ("divide", "multiply"),
             "execute": ("mean", "random_elite", "best"),
         }
+        for name in ("time_penalty", "arrive_radius"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"PlannerConfig.{name} must be a number >= 0, got {value!r}")
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"PlannerConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -199,6 +235,25 @@ def mppi_weights(
     return w / w.sum(dim=-1, keepdim=True)
 
 
+def retime_segments(segments: torch.Tensor, k: int, speed: float = MAX_STEP_NORM) -> torch.Tensor:
+    """The same route at full speed: segment actions [..., S, 2] (k steps each) whose path (the
+    polyline of cumulated displacements) is walked at ``speed`` px/step, then stays at its end.
+    Every new segment is a chord of the old path, so its norm is at most ``speed``."""
+    disp = segments * k  # displacement of each segment [..., S, 2]
+    lead, n_seg = disp.shape[:-2], disp.shape[-2]
+    zero = disp.new_zeros(*lead, 1, 2)
+    corners = torch.cat([zero, disp.cumsum(dim=-2)], dim=-2)  # [..., S + 1, 2]
+    length = disp.norm(dim=-1)  # [..., S]
+    arc = torch.cat([zero[..., 0], length.cumsum(dim=-1)], dim=-1)  # [..., S + 1]
+    target = torch.arange(n_seg + 1, device=disp.device, dtype=disp.dtype) * (k * speed)
+    target = torch.minimum(target.expand_as(arc), arc[..., -1:]).contiguous()
+    idx = (torch.searchsorted(arc.contiguous(), target, right=True) - 1).clamp(0, n_seg - 1)
+    frac = ((target - arc.gather(-1, idx)) / length.gather(-1, idx).clamp_min(1e-9)).clamp(0.0, 1.0)
+    idx2 = idx[..., None].expand(*idx.shape, 2)
+    points = corners.gather(-2, idx2) + frac[..., None] * disp.gather(-2, idx2)  # [..., S + 1, 2]
+    return points.diff(dim=-2) / k
+
+
 def check_world_model(model: Any) -> None:
     """Raise TypeError unless ``model`` offers what planning needs: ``encode`` and ``unroll``."""
     missing = [name for name in ("encode", "unroll") if not callable(getattr(model, name, None))]
@@ -284,12 +339,16 @@ class _SamplingPlanner:
             samples = mean[active, None] + std[active, None] * noise[active]  # [A, N, S, 2]
             if cfg.include_mean:
                 samples[:, 0] = mean[active]
+            if cfg.retime and n > 1:  # the mean on its own route at full speed (not before a cold plan has one)
+                fresh = ~warm[active] if it == 0 else torch.zeros_like(warm[active])
+                fast = retime_segments(mean[active], k, cfg.max_norm)
+                samples[:, 1] = torch.where(fresh[:, None, None], samples[:, 1], fast)
             if cfg.carry_elites and elites is not None:  # iCEM: keep the best of the last iteration
                 c = min(cfg.carry_elites, elites.shape[1])
                 samples[:, n - c :] = elites[active, :c]
             if cfg.clip_norm:
                 samples = clip_norm(samples, cfg.max_norm)
-            costs = self._costs(model, z0[active], z_goal[active], samples, h_max, chunk, last_idx[active])  # [A, N]
+            costs, samples = self._costs(model, z0[active], z_goal[active], samples, h_max, chunk, last_idx[active])
             e_costs, idx = torch.topk(costs, cfg.num_elites, dim=1, largest=False)  # sorted
             e_seqs = torch.gather(samples, 1, idx[:, :, None, None].expand(-1, -1, n_seg, 2))
             improved = e_costs[:, 0] < best_cost[active]
@@ -390,21 +449,51 @@ class _SamplingPlanner:
             return diff.pow(2).mean(dim=-1)
         return diff.norm(dim=-1)
 
-    def _sequence_cost(self, model, z_seq: torch.Tensor, z_goal: torch.Tensor, last_idx: torch.Tensor) -> torch.Tensor:
-        """Cost [B] of unrolled latents z_seq [B, L + 1, D]; ``last_idx`` [B] is each one's final latent."""
+    def _sequence_cost(
+        self, model, z_seq: torch.Tensor, z_goal: torch.Tensor, last_idx: torch.Tensor, return_stop: bool = False
+    ):
+        """Cost [B] of unrolled latents z_seq [B, L + 1, D]; ``last_idx`` [B] is each one's final latent.
+        With ``return_stop`` also the segment [B] after which a "stop" plan stands still (else None)."""
         d = self._distance(model, z_seq[:, 1:], z_goal)  # [B, L]; t = 0 is the same for every sample
-        if self.config.cost == "last":
-            return d.gather(1, (last_idx - 1)[:, None])[:, 0]
-        steps = torch.arange(1, d.shape[1] + 1, device=d.device)
-        return (d * (steps[None, :] <= last_idx[:, None])).sum(dim=1)
+        cfg = self.config
+        cost, stop = cfg.cost, None
+        index = torch.arange(1, d.shape[1] + 1, device=d.device)
+        chunk = int(getattr(model, "action_chunk", 1) or 1)
+        if cost == "last":
+            out = d.gather(1, (last_idx - 1)[:, None])[:, 0]
+        elif cost == "sum":
+            out = (d * (index[None, :] <= last_idx[:, None])).sum(dim=1)
+        elif cost == "stop":  # only at segment ends: the plan can stand still from there on
+            k = cfg.segment_length
+            n_seg = math.ceil(d.shape[1] * chunk / k)
+            ends = torch.arange(1, n_seg + 1, device=d.device) * k  # env steps at the end of each segment
+            at = torch.minimum(torch.div(ends[None, :] + chunk - 1, chunk, rounding_mode="floor"), last_idx[:, None])
+            steps = torch.minimum(ends[None, :], last_idx[:, None] * chunk).to(d.dtype)
+            outside = (d.gather(1, at - 1) - cfg.arrive_radius).clamp_min(0.0)  # [B, S]
+            out, stop = (outside + cfg.time_penalty * steps).min(dim=1)
+            arrived = outside.gather(1, stop[:, None])[:, 0] == 0  # only these stand still after ``stop``
+            stop = torch.where(arrived, stop, torch.full_like(stop, n_seg))
+        else:
+            valid = index[None, :] <= last_idx[:, None]  # latents inside each episode's horizon
+            penalty = cfg.time_penalty * chunk * index.to(d.dtype)  # lambda * env steps to latent t
+            if cost == "arrive":  # max_{s >= t} d_s: a reverse cumulative max over the valid latents
+                d = torch.flip(torch.cummax(torch.flip(torch.where(valid, d, torch.zeros_like(d)), [1]), dim=1).values, [1])
+            outside = (d - cfg.arrive_radius).clamp_min(0.0)
+            out = torch.where(valid, outside + penalty[None, :], torch.full_like(d, math.inf)).min(dim=1).values
+        return (out, stop) if return_stop else out
 
-    def _costs(self, model, z0, z_goal, samples, h_max, chunk, last_idx) -> torch.Tensor:
-        """Costs [E, N] of samples [E, N, S, 2] from latents z0, z_goal [E, D]."""
+    def _costs(self, model, z0, z_goal, samples, h_max, chunk, last_idx):
+        """Costs [E, N] of samples [E, N, S, 2] from latents z0, z_goal [E, D], and the samples (for
+        "stop", each one standing still after its best stopping segment)."""
         n_ep, n = samples.shape[:2]
         actions = self._segments_to_steps(samples, h_max).reshape(n_ep * n, h_max, 2)
         z_seq = self._unroll(model, z0.repeat_interleave(n, dim=0), self._pad_to_chunk(actions, chunk))
-        cost = self._sequence_cost(model, z_seq, z_goal.repeat_interleave(n, dim=0), last_idx.repeat_interleave(n))
-        return cost.reshape(n_ep, n)
+        cost, stop = self._sequence_cost(model, z_seq, z_goal.repeat_interleave(n, dim=0), last_idx.repeat_interleave(n),
+                                         return_stop=True)
+        if stop is not None:
+            seg = torch.arange(samples.shape[2], device=samples.device)
+            samples = samples * (seg[None, None, :] <= stop.reshape(n_ep, n)[:, :, None])[..., None]
+        return cost.reshape(n_ep, n), samples
 
     def _refit(self, elite_costs: torch.Tensor, elites: torch.Tensor):
         raise NotImplementedError
@@ -436,17 +525,22 @@ class CEMPlanner(_SamplingPlanner):
         return elites.mean(dim=1), std, w
 
 
-PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner}
+PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner, "grad": None}  # grad: jepa_agent.grad_planner (imported late)
+COSTS = ("last", "sum", "arrive", "min", "stop")
 
 
 def make_planner(name: str = "mppi", config: PlannerConfig | None = None, device: str = "cpu", **overrides: Any):
-    """Build a planner by name ("mppi", "cem", "mppi-last", "mppi-sum")."""
-    variants = {"mppi-last": ("mppi", {"cost": "last"}), "mppi-sum": ("mppi", {"cost": "sum"}),
-                "cem-last": ("cem", {"cost": "last"}), "cem-sum": ("cem", {"cost": "sum"})}
+    """Build a planner by name: "mppi", "cem", "grad" (Adam through the model, seeded by MPPI), or
+    "<planner>-<cost>" ("mppi-last", "cem-sum", "grad-arrive", ...)."""
+    variants = {f"{p}-{c}": (p, {"cost": c}) for p in PLANNERS for c in COSTS}
     key = name.lower()
     if key in variants:
         key, extra = variants[key]
         overrides = {**extra, **overrides}
     if key not in PLANNERS:
         raise ValueError(f"unknown planner {name!r}; expected one of {sorted(PLANNERS) + sorted(variants)}")
+    if key == "grad":
+        from jepa_agent.grad_planner import GradPlanner  # it builds on MPPIPlanner
+
+        return GradPlanner(config, device=device, **overrides)
     return PLANNERS[key](config, device=device, **overrides)
