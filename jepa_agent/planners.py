@@ -61,8 +61,7 @@ class PlannerConfig:
             the goal at its best segment end stands still (zero actions) after it: each sample is
             scored by its best stopping time, and the plans stop at the goal, which random segments
             almost never do (without it, samples that arrive early move on, so the plans found
-            arrive at the end of the horizon). Samples that do not arrive keep all their segments
-            (exploration); with ``arrive_radius`` 0 none stands still.
+            arrive at the end of the horizon). Samples that do not arrive keep all their segments.
         time_penalty: lambda of "arrive", "min" and "stop", in the model's planning-distance units per env
             step (ignored by "last" and "sum").
         arrive_radius: epsilon of "arrive", "min" and "stop", the goal region in planning-distance units.
@@ -83,6 +82,10 @@ class PlannerConfig:
         retime: add the current mean, retimed to full speed along its own path (``retime_segments``),
             as one more sample of every iteration but the first of a cold plan: a proposal that
             arrives earlier on the same route (with "arrive" and "min", earlier is cheaper).
+        drop_segments: add the current mean with one segment left out (the later ones moved one
+            segment earlier, a still segment appended), for each segment, as samples of every
+            iteration but the first of a cold plan: proposals that skip a detour or a wait (wall
+            pushes, loops) and so arrive one segment earlier on the rest of the route.
         seed: seed of the planner's torch.Generator (sampling noise); ``reseed`` resets it.
         grad_steps: Adam steps of the gradient planner (``make_planner("grad")``) on each plan.
         grad_lr: Adam's learning rate (pixels per step of the segment actions).
@@ -116,6 +119,7 @@ class PlannerConfig:
     include_mean: bool = True
     carry_elites: int = 0
     retime: bool = False
+    drop_segments: bool = False
     seed: int = 0
     grad_steps: int = 20
     grad_lr: float = 0.3
@@ -254,6 +258,15 @@ def retime_segments(segments: torch.Tensor, k: int, speed: float = MAX_STEP_NORM
     return points.diff(dim=-2) / k
 
 
+def drop_each_segment(segments: torch.Tensor) -> torch.Tensor:
+    """[..., S, 2] -> [..., S, S, 2]: candidate j is the plan without segment j, a zero segment at the end."""
+    n_seg = segments.shape[-2]
+    s = torch.arange(n_seg, device=segments.device)
+    src = s[None, :] + (s[None, :] >= s[:, None]).long()  # [j, s]: s < j keeps s, else s + 1
+    padded = torch.cat([segments, segments.new_zeros(*segments.shape[:-2], 1, 2)], dim=-2)
+    return padded[..., src, :]
+
+
 def check_world_model(model: Any) -> None:
     """Raise TypeError unless ``model`` offers what planning needs: ``encode`` and ``unroll``."""
     missing = [name for name in ("encode", "unroll") if not callable(getattr(model, name, None))]
@@ -339,10 +352,14 @@ class _SamplingPlanner:
             samples = mean[active, None] + std[active, None] * noise[active]  # [A, N, S, 2]
             if cfg.include_mean:
                 samples[:, 0] = mean[active]
-            if cfg.retime and n > 1:  # the mean on its own route at full speed (not before a cold plan has one)
-                fresh = ~warm[active] if it == 0 else torch.zeros_like(warm[active])
+            fresh = ~warm[active] if it == 0 else torch.zeros_like(warm[active])  # cold, no mean yet
+            if cfg.retime and n > 1:  # the mean on its own route at full speed
                 fast = retime_segments(mean[active], k, cfg.max_norm)
                 samples[:, 1] = torch.where(fresh[:, None, None], samples[:, 1], fast)
+            if cfg.drop_segments and n > n_seg + 2:  # the mean without each one of its segments
+                shorter = drop_each_segment(mean[active])
+                block = samples[:, 2 : 2 + n_seg]
+                samples[:, 2 : 2 + n_seg] = torch.where(fresh[:, None, None, None], block, shorter)
             if cfg.carry_elites and elites is not None:  # iCEM: keep the best of the last iteration
                 c = min(cfg.carry_elites, elites.shape[1])
                 samples[:, n - c :] = elites[active, :c]
