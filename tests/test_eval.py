@@ -92,7 +92,7 @@ def test_ablations_cli_rows(tmp_path):
     ablations.main(["--checkpoint", "true-dynamics", "--episodes", "2", "--rows", "planners", "--no-progress",
                     "--out", str(tmp_path / "p"), *cheap])
     rows = json.loads((tmp_path / "p" / "results.json").read_text())
-    assert [r["method"] for r in rows] == ["MPPI (sum)", "CEM (sum)", "MPPI-last"]
+    assert [r["method"] for r in rows] == ["MPPI (sum)", "CEM (sum)", "MPPI-last", "MPPI-stop"]
     assert all(r["episodes"] == 2 for r in rows)
     ablations.main(["--episodes", "2", "--rows", "ablations", "--no-progress", "--out", str(tmp_path / "a")])
     rows = json.loads((tmp_path / "a" / "results.json").read_text())
