@@ -26,9 +26,9 @@ from eval.runner import run_episodes
 # horizon as in the paper's main rows; "MPPI-last" scores the last step only (the earlier default);
 # "MPPI-stop" is the default planner (segment MPPI, cost "stop": arrive early, then stand still).
 PLANNER_ROWS = [
-    ("MPPI (sum)", "mppi", {"cost": "sum"}),
-    ("CEM (sum)", "cem", {"cost": "sum"}),
-    ("MPPI-last", "mppi", {"cost": "last"}),
+    ("MPPI (sum)", "mppi", {"cost": "sum", "drop_segments": False}),
+    ("CEM (sum)", "cem", {"cost": "sum", "drop_segments": False}),
+    ("MPPI-last", "mppi", {"cost": "last", "drop_segments": False}),
     ("MPPI-stop", "mppi", {"cost": "stop"}),
 ]
 ABLATIONS = ("no-variance", "no-covariance", "no-time-sim", "no-idm")

@@ -176,7 +176,7 @@ class PlannerConfig:
             horizon=90, segment_length=1, num_samples=200, num_elites=20, iterations_first=20,
             iterations_later=20, init_std=2.0, min_std=0.0 + 1e-6, max_std=None, clip_norm=False,
             cost="sum", distance="mse", temperature=0.005, temperature_mode="multiply",
-            normalize_costs=False, execute="random_elite", warm_start=False, include_mean=False,
+            normalize_costs=False, execute="random_elite", warm_start=False, include_mean=False, drop_segments=False,
         )
         base.update(overrides)
         return cls(**base)
@@ -188,7 +188,7 @@ class PlannerConfig:
         base = dict(
             segment_length=1, num_samples=200, num_elites=20, init_std=2.0, cost="sum",
             distance="l2", temperature_mode="divide", normalize_costs=False, temperature=1.0,
-            execute="mean", include_mean=False,
+            execute="mean", include_mean=False, drop_segments=False,
         )
         base.update(overrides)
         return cls(**base)
@@ -552,7 +552,9 @@ COSTS = ("last", "sum", "arrive", "min", "stop")
 def make_planner(name: str = "mppi", config: PlannerConfig | None = None, device: str = "cpu", **overrides: Any):
     """Build a planner by name: "mppi", "cem", "grad" (Adam through the model, seeded by MPPI), or
     "<planner>-<cost>" ("mppi-last", "cem-sum", "grad-arrive", ...)."""
-    variants = {f"{p}-{c}": (p, {"cost": c}) for p in PLANNERS for c in COSTS}
+    # "-last" and "-sum" are the earlier planners exactly: without the drop_segments proposals
+    variants = {f"{p}-{c}": (p, {"cost": c, **({"drop_segments": False} if c in ("last", "sum") else {})})
+                for p in PLANNERS for c in COSTS}
     key = name.lower()
     if key in variants:
         key, extra = variants[key]
