@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import torch
 
+from jepa_agent.objectives import drop_each_segment, plan_cost, retime_segments
+
 MAX_STEP_NORM = 2.45  # pixels; the env's clip (tworooms_env.core.MAX_STEP_NORM), kept torch-free here
 
 
@@ -242,34 +244,6 @@ def mppi_weights(
     return w / w.sum(dim=-1, keepdim=True)
 
 
-def retime_segments(segments: torch.Tensor, k: int, speed: float = MAX_STEP_NORM) -> torch.Tensor:
-    """The same route at full speed: segment actions [..., S, 2] (k steps each) whose path (the
-    polyline of cumulated displacements) is walked at ``speed`` px/step, then stays at its end.
-    Every new segment is a chord of the old path, so its norm is at most ``speed``."""
-    disp = segments * k  # displacement of each segment [..., S, 2]
-    lead, n_seg = disp.shape[:-2], disp.shape[-2]
-    zero = disp.new_zeros(*lead, 1, 2)
-    corners = torch.cat([zero, disp.cumsum(dim=-2)], dim=-2)  # [..., S + 1, 2]
-    length = disp.norm(dim=-1)  # [..., S]
-    arc = torch.cat([zero[..., 0], length.cumsum(dim=-1)], dim=-1)  # [..., S + 1]
-    target = torch.arange(n_seg + 1, device=disp.device, dtype=disp.dtype) * (k * speed)
-    target = torch.minimum(target.expand_as(arc), arc[..., -1:]).contiguous()
-    idx = (torch.searchsorted(arc.contiguous(), target, right=True) - 1).clamp(0, n_seg - 1)
-    frac = ((target - arc.gather(-1, idx)) / length.gather(-1, idx).clamp_min(1e-9)).clamp(0.0, 1.0)
-    idx2 = idx[..., None].expand(*idx.shape, 2)
-    points = corners.gather(-2, idx2) + frac[..., None] * disp.gather(-2, idx2)  # [..., S + 1, 2]
-    return points.diff(dim=-2) / k
-
-
-def drop_each_segment(segments: torch.Tensor) -> torch.Tensor:
-    """[..., S, 2] -> [..., S, S, 2]: candidate j is the plan without segment j, a zero segment at the end."""
-    n_seg = segments.shape[-2]
-    s = torch.arange(n_seg, device=segments.device)
-    src = s[None, :] + (s[None, :] >= s[:, None]).long()  # [j, s]: s < j keeps s, else s + 1
-    padded = torch.cat([segments, segments.new_zeros(*segments.shape[:-2], 1, 2)], dim=-2)
-    return padded[..., src, :]
-
-
 def check_world_model(model: Any) -> None:
     """Raise TypeError unless ``model`` offers what planning needs: ``encode`` and ``unroll``."""
     missing = [name for name in ("encode", "unroll") if not callable(getattr(model, name, None))]
@@ -475,31 +449,8 @@ class _SamplingPlanner:
         """Cost [B] of unrolled latents z_seq [B, L + 1, D]; ``last_idx`` [B] is each one's final latent.
         With ``return_stop`` also the segment [B] after which a "stop" plan stands still (else None)."""
         d = self._distance(model, z_seq[:, 1:], z_goal)  # [B, L]; t = 0 is the same for every sample
-        cfg = self.config
-        cost, stop = cfg.cost, None
-        index = torch.arange(1, d.shape[1] + 1, device=d.device)
         chunk = int(getattr(model, "action_chunk", 1) or 1)
-        if cost == "last":
-            out = d.gather(1, (last_idx - 1)[:, None])[:, 0]
-        elif cost == "sum":
-            out = (d * (index[None, :] <= last_idx[:, None])).sum(dim=1)
-        elif cost == "stop":  # only at segment ends: the plan can stand still from there on
-            k = cfg.segment_length
-            n_seg = math.ceil(d.shape[1] * chunk / k)
-            ends = torch.arange(1, n_seg + 1, device=d.device) * k  # env steps at the end of each segment
-            at = torch.minimum(torch.div(ends[None, :] + chunk - 1, chunk, rounding_mode="floor"), last_idx[:, None])
-            steps = torch.minimum(ends[None, :], last_idx[:, None] * chunk).to(d.dtype)
-            outside = (d.gather(1, at - 1) - cfg.arrive_radius).clamp_min(0.0)  # [B, S]
-            out, stop = (outside + cfg.time_penalty * steps).min(dim=1)
-            arrived = outside.gather(1, stop[:, None])[:, 0] == 0  # only these stand still after ``stop``
-            stop = torch.where(arrived, stop, torch.full_like(stop, n_seg))
-        else:
-            valid = index[None, :] <= last_idx[:, None]  # latents inside each episode's horizon
-            penalty = cfg.time_penalty * chunk * index.to(d.dtype)  # lambda * env steps to latent t
-            if cost == "arrive":  # max_{s >= t} d_s: a reverse cumulative max over the valid latents
-                d = torch.flip(torch.cummax(torch.flip(torch.where(valid, d, torch.zeros_like(d)), [1]), dim=1).values, [1])
-            outside = (d - cfg.arrive_radius).clamp_min(0.0)
-            out = torch.where(valid, outside + penalty[None, :], torch.full_like(d, math.inf)).min(dim=1).values
+        out, stop = plan_cost(d, last_idx, chunk, self.config)
         return (out, stop) if return_stop else out
 
     def _costs(self, model, z0, z_goal, samples, h_max, chunk, last_idx):

@@ -31,7 +31,7 @@ def test_arrive_cost_follows_its_formula_and_reduces_to_last():
     lam, eps = 0.3, 1.5
     expected = min(max(m - eps, 0.0) + lam * t for t, m in enumerate([6, 2, 2, 2, 0], start=1))
     assert cost_of(z, 10.0, cost="arrive", time_penalty=lam, arrive_radius=eps) == pytest.approx(expected)
-    assert cost_of(z, 10.0, cost="arrive") == pytest.approx(cost_of(z, 10.0, cost="last")) == 0.0
+    assert cost_of(z, 10.0, cost="arrive", time_penalty=0, arrive_radius=0) == pytest.approx(cost_of(z, 10.0, cost="last")) == 0.0
     # "min" does not ask the plan to stay: the first time within eps counts
     expected_min = min(max(d - eps, 0.0) + lam * t for t, d in enumerate([6, 1, 0, 2, 0], start=1))
     assert cost_of(z, 10.0, cost="min", time_penalty=lam, arrive_radius=eps) == pytest.approx(expected_min)
@@ -66,7 +66,7 @@ def test_arrive_cost_prefers_early_arrival_and_staying():
 
 
 def test_arrive_cost_ignores_latents_past_each_episodes_horizon():
-    planner = MPPIPlanner(PlannerConfig(cost="arrive", time_penalty=0.1))
+    planner = MPPIPlanner(PlannerConfig(cost="arrive", time_penalty=0.1, arrive_radius=0.0))
     z = torch.cat([path_latents([0.0, 10.0, 0.0]), path_latents([0.0, 10.0, 0.0])])
     goal = path_latents([10.0])[:, 0].expand(2, -1)
     cost = planner._sequence_cost(TruePositionModel(walls=False), z, goal, torch.tensor([1, 2]))
@@ -133,7 +133,7 @@ def test_grad_planner_lowers_the_cost_on_a_known_model():
     z0 = torch.tensor([[10.0, 10.0, 32, 18], [50.0, 40.0, 32, 18]])
     zg = torch.tensor([[30.0, 25.0, 32, 18], [20.0, 15.0, 32, 18]])
     cfg = PlannerConfig(num_samples=16, num_elites=4, iterations_first=1, horizon=20, segment_length=5,
-                        grad_steps=25, grad_lr=0.5, seed=0)
+                        grad_steps=25, grad_lr=0.5, cost="last", seed=0)
     for seed_iterations in (0, 1):
         planner = make_planner("grad", cfg, grad_seed_iterations=seed_iterations)
         plan = planner.plan_with_info(model, z0, zg, 20, return_latents=True)
@@ -141,6 +141,8 @@ def test_grad_planner_lowers_the_cost_on_a_known_model():
         assert plan.actions.shape == (2, 20, 2) and plan.actions.norm(dim=-1).max() <= core.MAX_STEP_NORM + 1e-5
         end = plan.latents[:, -1, :2]
         assert (end - zg[:, :2]).norm(dim=-1).max() < 1.5
+    stop = make_planner("grad", cfg, cost="stop", grad_seed_iterations=0).plan_with_info(model, z0, zg, 20)
+    assert stop.stats["final_cost"] < 0.5 * stop.stats["seed_cost"]
     a = make_planner("grad", cfg).plan(model, z0, zg, 20)
     b = make_planner("grad", cfg).plan(model, z0, zg, 20)
     assert torch.equal(a, b)  # seeded
