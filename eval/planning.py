@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agent", default="jepa", choices=sorted(AGENTS))
     p.add_argument("--checkpoint", default=None, help="world model checkpoint (default: the shipped one)")
-    p.add_argument("--planner", default="mppi", help="mppi | cem | mppi-last | mppi-sum | cem-sum ...")
+    p.add_argument("--planner", default="mppi", help="mppi | cem | grad | mppi-last (previous default) | mppi-sum | cem-stop ...")
     p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE",
                    help="override a PlannerConfig field, e.g. num_samples=128 (repeatable)")
     p.add_argument("--replan-every", type=int, default=None, help="actions executed per plan (default: segment length)")
