@@ -23,12 +23,13 @@ from eval.planning import parse_options
 from eval.runner import run_episodes
 
 # Table 4's planner rows: (row name, planner name, overrides). MPPI/CEM sum the cost over the
-# horizon as in the paper's main rows; "MPPI-last" scores the last step only; our default planner
-# (segment MPPI, last-step cost) is shown beside them.
+# horizon as in the paper's main rows; "MPPI-last" scores the last step only (the earlier default);
+# "MPPI-stop" is the default planner (segment MPPI, cost "stop": arrive early, then stand still).
 PLANNER_ROWS = [
-    ("MPPI (sum)", "mppi", {"cost": "sum"}),
-    ("CEM (sum)", "cem", {"cost": "sum"}),
-    ("MPPI-last", "mppi", {"cost": "last"}),
+    ("MPPI (sum)", "mppi", {"cost": "sum", "drop_segments": False}),
+    ("CEM (sum)", "cem", {"cost": "sum", "drop_segments": False}),
+    ("MPPI-last", "mppi", {"cost": "last", "drop_segments": False}),
+    ("MPPI-stop", "mppi", {"cost": "stop"}),
 ]
 ABLATIONS = ("no-variance", "no-covariance", "no-time-sim", "no-idm")
 # Optional: the full recipe trained with the ablations' (shorter) budget, the fair reference row.

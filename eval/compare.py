@@ -4,7 +4,8 @@
 
 Methods that cannot run (no trained checkpoint, missing dependency) appear as rows that say why;
 none is dropped silently. Columns: method, data or budget used, success@end [95 % CI],
-success@any, strict, mean final distance, seconds per episode.
+success@any, strict, mean final distance, steps to success (median / p90) and per task against the
+oracle's, success within 50 / 100 / 200 steps, path length to success, seconds per episode.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eval.baselines import AGENTS, Unavailable, make_agent
-from eval.metrics import machine_description, summarize
+from eval.metrics import EFFICIENCY_HEADER, efficiency_cells, machine_description, summarize
 from eval.runner import run_episodes
 from jepa_agent.validation import run_cli
 
@@ -35,16 +36,16 @@ METHODS = [
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| method | data / budget | success@end [95 % CI] | success@any | strict | mean final dist (px) | s/episode (median) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | data / budget | success@end [95 % CI] | success@any | strict | mean final dist (px) "
+             f"{EFFICIENCY_HEADER}| s/episode (median) |", "|---" * 11 + "|"]
     for r in rows:
         if r.get("unavailable"):
-            lines.append(f"| {r['method']} | {r['uses']} | not available: {r['unavailable']} | - | - | - | - |")
+            lines.append(f"| {r['method']} | {r['uses']} | not available: {r['unavailable']} |" + " - |" * 8)
             continue
         lo, hi = r["success_ci"]
         lines.append(f"| {r['method']} | {r['uses']} | {100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
                      f"| {100 * r['success_any_rate']:.1f} % | {100 * r['strict_success_rate']:.1f} % "
-                     f"| {r['mean_final_distance']:.2f} | {r['median_episode_seconds']:.3f} |")
+                     f"| {r['mean_final_distance']:.2f} {efficiency_cells(r)}| {r['median_episode_seconds']:.3f} |")
     return "\n".join(lines)
 
 

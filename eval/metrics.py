@@ -1,5 +1,11 @@
 """Scores of PROTOCOL.md: success@end (headline) with its Wilson interval, success@any, strict
-success, final distance, seconds per episode; and the machine they were measured on."""
+success, final distance, seconds per episode; and the machine they were measured on.
+
+Efficiency: an episode's steps to success is the first step t >= 1 after which the dot is within
+``core.SUCCESS_RADIUS`` (4.5 px) of the goal (None: never). Per task it is divided by the oracle's
+steps on the same task (``eval.baselines.scripted.oracle_steps``). Medians and p90s of steps,
+ratios and path lengths are taken over the episodes that reached the goal; success within N steps
+counts every episode (never-reached ones as failures)."""
 
 from __future__ import annotations
 
@@ -24,6 +30,56 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+SUCCESS_WITHIN = (50, 100, 200)  # success within N steps, reported for each N
+
+
+def steps_to_success(positions: np.ndarray, goal: np.ndarray, radius: float = core.SUCCESS_RADIUS) -> int | None:
+    """First step t >= 1 with |positions[t] - goal| < radius, from a trajectory [T + 1, 2]; None: never."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[1] != 2:
+        raise ValueError(f"positions must be a trajectory [T + 1, 2], got shape {positions.shape}")
+    hits = np.flatnonzero(np.linalg.norm(positions[1:] - np.asarray(goal, dtype=np.float64), axis=1) < radius)
+    return int(hits[0]) + 1 if hits.size else None
+
+
+def path_length(positions: np.ndarray, steps: int | None = None) -> float:
+    """Distance travelled (px) along a trajectory [T + 1, 2], over its first ``steps`` steps (None: all)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if steps is not None:
+        positions = positions[: steps + 1]
+    return float(np.linalg.norm(np.diff(positions, axis=0), axis=1).sum())
+
+
+def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """(median, p90) of the values, (None, None) when there are none."""
+    if len(values) == 0:
+        return None, None
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.median(arr)), float(np.percentile(arr, 90))
+
+
+def efficiency_summary(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Steps to success, its ratio to the oracle's, success within 50/100/200 steps, path lengths.
+
+    Episodes without the ``steps_to_success`` field (older records) give an empty dict.
+    """
+    if not episodes or any("steps_to_success" not in e for e in episodes):
+        return {}
+    n = len(episodes)
+    steps = [e["steps_to_success"] for e in episodes if e["steps_to_success"] is not None]
+    ratios = [e["steps_to_success"] / e["oracle_steps"] for e in episodes
+              if e["steps_to_success"] is not None and e.get("oracle_steps")]
+    paths = [e["path_length_to_success"] for e in episodes if e.get("path_length_to_success") is not None]
+    out: dict[str, Any] = {"reached": len(steps)}
+    out["steps_to_success_median"], out["steps_to_success_p90"] = _quantiles(steps)
+    out["oracle_ratio_median"], out["oracle_ratio_p90"] = _quantiles(ratios)
+    out["path_length_to_success_median"], _ = _quantiles(paths)
+    out["path_length_median"], _ = _quantiles([e["path_length"] for e in episodes if e.get("path_length") is not None])
+    for limit in SUCCESS_WITHIN:
+        out[f"success_within_{limit}"] = sum(s <= limit for s in steps) / n
+    return out
 
 
 def machine_description() -> str:
@@ -73,24 +129,43 @@ def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "median_episode_seconds": float(np.median(seconds)),
         "p90_episode_seconds": float(np.percentile(seconds, 90)),
         "mean_episode_seconds": float(seconds.mean()),
+        **efficiency_summary(episodes),
     }
 
 
+EFFICIENCY_HEADER = "| steps to success median / p90 | vs oracle median / p90 | within 50 / 100 / 200 | path to success (px) "
+
+
+def _num(value: float | None, fmt: str = ".0f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{fmt}}{suffix}"
+
+
+def efficiency_cells(r: dict[str, Any]) -> str:
+    """The efficiency columns of one summary row (dashes where the records lack them)."""
+    if "steps_to_success_median" not in r:
+        return "| - | - | - | - "
+    within = " / ".join(f"{100 * r[f'success_within_{k}']:.0f} %" for k in SUCCESS_WITHIN)
+    return (f"| {_num(r['steps_to_success_median'])} / {_num(r['steps_to_success_p90'])} "
+            f"| {_num(r['oracle_ratio_median'], '.2f', 'x')} / {_num(r['oracle_ratio_p90'], '.2f', 'x')} "
+            f"| {within} | {_num(r['path_length_to_success_median'], '.1f')} ")
+
+
 def format_table(rows: Sequence[dict[str, Any]], title_key: str = "method") -> str:
-    """A Markdown table of summaries (one row per method) in PROTOCOL.md's columns."""
+    """A Markdown table of summaries (one row per method): PROTOCOL.md's columns, then efficiency."""
     header = (
         f"| {title_key} | episodes | success@end [95 % CI] | success@any | strict (<1.41 px) "
-        "| mean final dist (px) | s/episode median | p90 |"
+        f"| mean final dist (px) {EFFICIENCY_HEADER}| s/episode median | p90 |"
     )
-    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    lines = [header, "|---" * 12 + "|"]
     for r in rows:
         if r.get("unavailable"):
-            lines.append(f"| {r[title_key]} | - | not available: {r['unavailable']} | - | - | - | - | - |")
+            lines.append(f"| {r[title_key]} | - | not available: {r['unavailable']} |" + " - |" * 9)
             continue
         lo, hi = r["success_ci"]
         lines.append(
             f"| {r[title_key]} | {r['episodes']} | {100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
             f"| {100 * r['success_any_rate']:.1f} % | {100 * r['strict_success_rate']:.1f} % "
-            f"| {r['mean_final_distance']:.2f} | {r['median_episode_seconds']:.3f} | {r['p90_episode_seconds']:.3f} |"
+            f"| {r['mean_final_distance']:.2f} {efficiency_cells(r)}| {r['median_episode_seconds']:.3f} "
+            f"| {r['p90_episode_seconds']:.3f} |"
         )
     return "\n".join(lines)

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agent", default="jepa", choices=sorted(AGENTS))
     p.add_argument("--checkpoint", default=None, help="world model checkpoint (default: the shipped one)")
-    p.add_argument("--planner", default="mppi", help="mppi | cem | mppi-last | mppi-sum | cem-sum ...")
+    p.add_argument("--planner", default="mppi", help="mppi | cem | grad | mppi-last (previous default) | mppi-sum | cem-stop ...")
     p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE",
                    help="override a PlannerConfig field, e.g. num_samples=128 (repeatable)")
     p.add_argument("--replan-every", type=int, default=None, help="actions executed per plan (default: segment length)")
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-index", type=int, default=0, help="first task index (any subset can be re-run)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (PROTOCOL: tasks of (seed, i))")
     p.add_argument("--batch-size", type=int, default=50, help="episodes run in parallel")
+    p.add_argument("--terminate-on-success", action="store_true",
+                   help="end each episode at its first success (success@end is then success@any)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--json", default=None, help="write the summary and every episode here")
@@ -97,7 +99,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], list[EpisodeReco
     policy = make_agent(args.agent, **agent_options(args))
     indices = range(args.first_index, args.first_index + args.episodes)
     records = run_episodes(policy, args.seed, indices, batch_size=args.batch_size, progress=not args.no_progress,
-                           desc=args.agent)
+                           desc=args.agent, terminate_on_success=args.terminate_on_success)
     summary = summarize([r.as_dict() for r in records])
     planner = getattr(policy, "planner", None)
     summary.update({
@@ -105,7 +107,7 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], list[EpisodeReco
         "seconds_measured_as": "batch wall time / batch size (amortised)" if args.batch_size > 1 else "single-episode wall time",
         "machine": machine_description(), "checkpoint": args.checkpoint,
         "planner": getattr(planner, "name", None), "planner_config": planner.config.to_dict() if hasattr(planner, "config") else None,
-        "replan_every": getattr(policy, "replan_every", None),
+        "replan_every": getattr(policy, "replan_every", None), "terminate_on_success": args.terminate_on_success,
         "restart_when_stuck": getattr(policy, "restart_when_stuck", None),
         "command": "python -m eval.planning " + " ".join(sys.argv[1:]),
     })

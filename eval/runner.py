@@ -11,6 +11,12 @@ GCBC and SB3 baselines all follow it)::
 Pixel agents must ignore ``infos`` (it carries the privileged positions the scripted baselines
 use). Older objects with ``reset()`` and ``act_batch(obs, goal_obs)`` are adapted.
 
+Efficiency: every record carries its steps to success (first step within 4.5 px of the goal), the
+oracle's steps on the same task, and path lengths (see ``eval.metrics``). With
+``terminate_on_success`` an episode stops at its first success: its env is no longer stepped and the
+policy keeps seeing its last observation, so that the other episodes of the batch run exactly as
+they would without it (same success@any).
+
 Timing: an episode's seconds are its batch's wall time (policy + env) divided by the batch size:
 amortised. With ``batch_size=1`` they are the true wall time of one episode.
 """
@@ -27,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 import tworooms_env  # noqa: F401  (registers TwoRooms-v0)
+from eval.baselines.scripted import oracle_steps
 from tworooms_env import core
 from tworooms_env.env import MAX_EPISODE_STEPS
 
@@ -47,6 +54,11 @@ class EpisodeRecord:
     success_any: bool
     strict_success: bool
     seconds: float
+    steps_to_success: int | None = None  # first step within SUCCESS_RADIUS of the goal (None: never)
+    oracle_steps: int | None = None  # the oracle's steps to success on the same task
+    path_length: float | None = None  # px travelled in the episode
+    path_length_to_success: float | None = None  # px travelled up to the first success
+    steps: int | None = None  # steps taken (< max_steps only with terminate_on_success)
     positions: np.ndarray | None = field(default=None, repr=False)  # [T + 1, 2]
     plans: list[dict[str, Any]] | None = field(default=None, repr=False)  # [{"t", "positions" [L, 2]}]
 
@@ -93,11 +105,13 @@ def run_episodes(
     record: bool = False,
     progress: bool = True,
     desc: str | None = None,
+    terminate_on_success: bool = False,
 ) -> list[EpisodeRecord]:
     """Run PROTOCOL tasks ``indices`` (or ``range(indices)``) of evaluation ``seed`` with ``policy``.
 
     Each task is ``env.reset(options={"task_seed": seed, "task_index": i})``; episodes always run
-    the full ``max_steps`` (success is scored after the last step). ``record`` keeps positions and,
+    the full ``max_steps`` (success is scored after the last step) unless ``terminate_on_success``
+    (then an episode ends at its first success, scored there). ``record`` keeps positions and,
     for agents with ``record_plans``, the imagined plans (for videos).
     """
     indices = list(range(indices)) if isinstance(indices, int) else [int(i) for i in indices]
@@ -107,7 +121,8 @@ def run_episodes(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     adapter = PolicyAdapter(policy)
     n_envs = min(batch_size, len(indices))
-    envs = [gym.make(env_id, disable_env_checker=True) for _ in range(n_envs)]
+    env_kwargs = {"terminate_on_success": True} if terminate_on_success else {}
+    envs = [gym.make(env_id, disable_env_checker=True, **env_kwargs) for _ in range(n_envs)]
     if record and hasattr(policy, "record_plans"):
         policy.record_plans = True
     records: list[EpisodeRecord] = []
@@ -135,19 +150,40 @@ def _run_batch(adapter: PolicyAdapter, envs: list, seed: int, batch: list[int], 
     positions = np.empty((n, max_steps + 1, 2)) if record else None
     if record:
         positions[:, 0] = [info["position"] for info in infos]
+    pos = np.array([info["position"] for info in infos], dtype=np.float64)
+    first_hit = np.zeros(n, dtype=np.int64)  # 0: not yet within SUCCESS_RADIUS
+    travelled, travelled_to_hit = np.zeros(n), np.zeros(n)
+    done = np.zeros(n, dtype=bool)  # terminated (terminate_on_success)
+    steps = np.full(n, max_steps)
     t0 = time.perf_counter()
     adapter.reset(n)
     for t in range(max_steps):
         actions = adapter.act_batch(obs, goal_obs, infos)
         for j, env in enumerate(envs):
-            o, _, _, _, info = env.step(actions[j])
+            if done[j]:  # the policy sees the last observation again; the env is not stepped
+                continue
+            o, _, terminated, _, info = env.step(actions[j])
             obs[j] = o
             infos[j] = info
+            if terminated:
+                done[j], steps[j] = True, t + 1
         dist = np.array([info["distance"] for info in infos])
         min_dist = np.minimum(min_dist, dist)
+        new_pos = np.array([info["position"] for info in infos], dtype=np.float64)
+        travelled += np.linalg.norm(new_pos - pos, axis=1)
+        pos = new_pos
+        hit_now = (first_hit == 0) & (dist < core.SUCCESS_RADIUS)
+        first_hit[hit_now] = t + 1
+        travelled_to_hit[hit_now] = travelled[hit_now]
         if record:
-            positions[:, t + 1] = [info["position"] for info in infos]
+            positions[:, t + 1] = pos
+        if done.all():
+            if record:
+                positions[:, t + 2 :] = pos[:, None]
+            break
     seconds = (time.perf_counter() - t0) / n
+    oracle = oracle_steps(np.array([f["position"] for f in first]), np.array([f["goal"] for f in first]),
+                          np.array([f["wall_x"] for f in first]), np.array([f["door_y"] for f in first]), max_steps)
     plans = _collect_plans(adapter.policy, n) if record else None
     out = []
     for j, i in enumerate(batch):
@@ -157,7 +193,10 @@ def _run_batch(adapter: PolicyAdapter, envs: list, seed: int, batch: list[int], 
             start=[float(v) for v in first[j]["position"]], goal=[float(v) for v in first[j]["goal"]],
             final_distance=d, min_distance=float(min_dist[j]), success=d < core.SUCCESS_RADIUS,
             success_any=bool(min_dist[j] < core.SUCCESS_RADIUS), strict_success=d < core.STRICT_SUCCESS_RADIUS,
-            seconds=seconds, positions=positions[j] if record else None, plans=plans[j] if plans else None,
+            seconds=seconds, steps_to_success=int(first_hit[j]) or None, oracle_steps=int(oracle[j]) or None,
+            path_length=float(travelled[j]), path_length_to_success=float(travelled_to_hit[j]) if first_hit[j] else None,
+            steps=int(steps[j]),
+            positions=positions[j] if record else None, plans=plans[j] if plans else None,
         ))
     return out
 

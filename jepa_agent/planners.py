@@ -30,12 +30,17 @@ from typing import Any, Literal
 
 import torch
 
+from jepa_agent.objectives import drop_each_segment, plan_cost, retime_segments
+
 MAX_STEP_NORM = 2.45  # pixels; the env's clip (tworooms_env.core.MAX_STEP_NORM), kept torch-free here
 
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """Every knob of MPPI/CEM. Defaults: segment MPPI with last-step cost (best measured, see README).
+    """Every knob of MPPI/CEM. Defaults: segment MPPI with the "stop" cost (time_penalty 0.01,
+    arrive_radius 0.5 in the shipped model's latent units) and drop_segments proposals
+    (docs/experiments/planning-objective.md);
+    the earlier default, the last-step cost, is ``cost="last"`` (``make_planner("mppi-last")``).
 
     Attributes:
         horizon: planning horizon H in env steps; the planner uses min(H, steps left).
@@ -51,7 +56,20 @@ class PlannerConfig:
         max_norm: action norm limit in pixels (the env clips at 2.45).
         clip_norm: clip every sampled action to ``max_norm`` (paper; the reference MPPI does not).
         cost: "last" scores only the last imagined latent (the paper's "MPPI-last"), "sum" sums
-            the distance over the horizon steps (eq. 14).
+            the distance over the horizon steps (eq. 14), "arrive" is
+            min_t [max(max_{s >= t} d_s - arrive_radius, 0) + time_penalty * t]: the first time from
+            which the plan stays within ``arrive_radius`` of the goal, traded against how far outside
+            it the plan stays (indifferent to the route like "last", which it equals with both
+            parameters 0; among plans that arrive, the earliest costs least); "min" is
+            min_t [max(d_t - arrive_radius, 0) + time_penalty * t] (the same without having to stay);
+            "stop" is "min" over the segment ends, and a sample that is within ``arrive_radius`` of
+            the goal at its best segment end stands still (zero actions) after it: each sample is
+            scored by its best stopping time, and the plans stop at the goal, which random segments
+            almost never do (without it, samples that arrive early move on, so the plans found
+            arrive at the end of the horizon). Samples that do not arrive keep all their segments.
+        time_penalty: lambda of "arrive", "min" and "stop", in the model's planning-distance units per env
+            step (ignored by "last" and "sum").
+        arrive_radius: epsilon of "arrive", "min" and "stop", the goal region in planning-distance units.
         distance: "l2" (paper, unsquared), "mse" (reference: squared distance / D). Ignored when
             the model defines ``planning_distance(z, z_goal)``.
         temperature: tau of the MPPI weights.
@@ -66,7 +84,20 @@ class PlannerConfig:
         include_mean: add the current mean as one of the N samples (scores the warm start).
         carry_elites: carry this many elites of an iteration into the next one's samples (iCEM),
             so that a refit never loses the best sequences found (not in the paper).
+        retime: add the current mean, retimed to full speed along its own path (``retime_segments``),
+            as one more sample of every iteration but the first of a cold plan: a proposal that
+            arrives earlier on the same route (with "arrive" and "min", earlier is cheaper).
+        drop_segments: add the current mean with one segment left out (the later ones moved one
+            segment earlier, a still segment appended), for each segment, as samples of every
+            iteration but the first of a cold plan: proposals that skip a detour or a wait (wall
+            pushes, loops) and so arrive one segment earlier on the rest of the route.
         seed: seed of the planner's torch.Generator (sampling noise); ``reseed`` resets it.
+        grad_steps: Adam steps of the gradient planner (``make_planner("grad")``) on each plan.
+        grad_lr: Adam's learning rate (pixels per step of the segment actions).
+        grad_seed_iterations: MPPI iterations that seed a warm-started gradient plan (a cold one
+            gets ``iterations_first``); 0: Adam starts from the warm start (or zeros) directly.
+        grad_candidates: sequences optimised per episode: the seed and perturbations of it (std
+            ``init_std`` / 4); the one with the lowest final cost is returned.
     """
 
     horizon: int = 90
@@ -81,7 +112,9 @@ class PlannerConfig:
     max_std: float | None = None
     max_norm: float = MAX_STEP_NORM
     clip_norm: bool = True
-    cost: Literal["last", "sum"] = "last"
+    cost: Literal["last", "sum", "arrive", "min", "stop"] = "stop"
+    time_penalty: float = 0.01
+    arrive_radius: float = 0.5
     distance: Literal["l2", "mse"] = "l2"
     temperature: float = 0.1
     temperature_mode: Literal["divide", "multiply"] = "divide"
@@ -90,25 +123,37 @@ class PlannerConfig:
     warm_start: bool = True
     include_mean: bool = True
     carry_elites: int = 0
+    retime: bool = False
+    drop_segments: bool = True
     seed: int = 0
+    grad_steps: int = 20
+    grad_lr: float = 0.3
+    grad_seed_iterations: int = 2
+    grad_candidates: int = 4
 
     def __post_init__(self) -> None:
-        positive = ("horizon", "segment_length", "num_samples", "num_elites", "iterations_first")
+        positive = ("horizon", "segment_length", "num_samples", "num_elites", "iterations_first", "grad_candidates")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"PlannerConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.iterations_later, int) or self.iterations_later < 0:
-            raise ValueError(f"PlannerConfig.iterations_later must be an integer >= 0, got {self.iterations_later!r}")
+        for name in ("iterations_later", "grad_steps", "grad_seed_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"PlannerConfig.{name} must be an integer >= 0, got {value!r}")
         if self.num_elites > self.num_samples:
             raise ValueError(f"num_elites ({self.num_elites}) must be <= num_samples ({self.num_samples})")
-        for name in ("init_std", "temperature", "max_norm"):
+        for name in ("init_std", "temperature", "max_norm", "grad_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PlannerConfig.{name} must be > 0, got {getattr(self, name)!r}")
         choices = {
-            "cost": ("last", "sum"), "distance": ("l2", "mse"), "temperature_mode": ("divide", "multiply"),
+            "cost": ("last", "sum", "arrive", "min", "stop"),  # = COSTS "distance": ("l2", "mse"), "temperature_mode": ("divide", "multiply"),
             "execute": ("mean", "random_elite", "best"),
         }
+        for name in ("time_penalty", "arrive_radius"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"PlannerConfig.{name} must be a number >= 0, got {value!r}")
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"PlannerConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -133,7 +178,7 @@ class PlannerConfig:
             horizon=90, segment_length=1, num_samples=200, num_elites=20, iterations_first=20,
             iterations_later=20, init_std=2.0, min_std=0.0 + 1e-6, max_std=None, clip_norm=False,
             cost="sum", distance="mse", temperature=0.005, temperature_mode="multiply",
-            normalize_costs=False, execute="random_elite", warm_start=False, include_mean=False,
+            normalize_costs=False, execute="random_elite", warm_start=False, include_mean=False, drop_segments=False,
         )
         base.update(overrides)
         return cls(**base)
@@ -145,7 +190,7 @@ class PlannerConfig:
         base = dict(
             segment_length=1, num_samples=200, num_elites=20, init_std=2.0, cost="sum",
             distance="l2", temperature_mode="divide", normalize_costs=False, temperature=1.0,
-            execute="mean", include_mean=False,
+            execute="mean", include_mean=False, drop_segments=False,
         )
         base.update(overrides)
         return cls(**base)
@@ -284,12 +329,20 @@ class _SamplingPlanner:
             samples = mean[active, None] + std[active, None] * noise[active]  # [A, N, S, 2]
             if cfg.include_mean:
                 samples[:, 0] = mean[active]
+            fresh = ~warm[active] if it == 0 else torch.zeros_like(warm[active])  # cold, no mean yet
+            if cfg.retime and n > 1:  # the mean on its own route at full speed
+                fast = retime_segments(mean[active], k, cfg.max_norm)
+                samples[:, 1] = torch.where(fresh[:, None, None], samples[:, 1], fast)
+            if cfg.drop_segments and n > n_seg + 2:  # the mean without each one of its segments
+                shorter = drop_each_segment(mean[active])
+                block = samples[:, 2 : 2 + n_seg]
+                samples[:, 2 : 2 + n_seg] = torch.where(fresh[:, None, None, None], block, shorter)
             if cfg.carry_elites and elites is not None:  # iCEM: keep the best of the last iteration
                 c = min(cfg.carry_elites, elites.shape[1])
                 samples[:, n - c :] = elites[active, :c]
             if cfg.clip_norm:
                 samples = clip_norm(samples, cfg.max_norm)
-            costs = self._costs(model, z0[active], z_goal[active], samples, h_max, chunk, last_idx[active])  # [A, N]
+            costs, samples = self._costs(model, z0[active], z_goal[active], samples, h_max, chunk, last_idx[active])
             e_costs, idx = torch.topk(costs, cfg.num_elites, dim=1, largest=False)  # sorted
             e_seqs = torch.gather(samples, 1, idx[:, :, None, None].expand(-1, -1, n_seg, 2))
             improved = e_costs[:, 0] < best_cost[active]
@@ -390,21 +443,28 @@ class _SamplingPlanner:
             return diff.pow(2).mean(dim=-1)
         return diff.norm(dim=-1)
 
-    def _sequence_cost(self, model, z_seq: torch.Tensor, z_goal: torch.Tensor, last_idx: torch.Tensor) -> torch.Tensor:
-        """Cost [B] of unrolled latents z_seq [B, L + 1, D]; ``last_idx`` [B] is each one's final latent."""
+    def _sequence_cost(
+        self, model, z_seq: torch.Tensor, z_goal: torch.Tensor, last_idx: torch.Tensor, return_stop: bool = False
+    ):
+        """Cost [B] of unrolled latents z_seq [B, L + 1, D]; ``last_idx`` [B] is each one's final latent.
+        With ``return_stop`` also the segment [B] after which a "stop" plan stands still (else None)."""
         d = self._distance(model, z_seq[:, 1:], z_goal)  # [B, L]; t = 0 is the same for every sample
-        if self.config.cost == "last":
-            return d.gather(1, (last_idx - 1)[:, None])[:, 0]
-        steps = torch.arange(1, d.shape[1] + 1, device=d.device)
-        return (d * (steps[None, :] <= last_idx[:, None])).sum(dim=1)
+        chunk = int(getattr(model, "action_chunk", 1) or 1)
+        out, stop = plan_cost(d, last_idx, chunk, self.config)
+        return (out, stop) if return_stop else out
 
-    def _costs(self, model, z0, z_goal, samples, h_max, chunk, last_idx) -> torch.Tensor:
-        """Costs [E, N] of samples [E, N, S, 2] from latents z0, z_goal [E, D]."""
+    def _costs(self, model, z0, z_goal, samples, h_max, chunk, last_idx):
+        """Costs [E, N] of samples [E, N, S, 2] from latents z0, z_goal [E, D], and the samples (for
+        "stop", each one standing still after its best stopping segment)."""
         n_ep, n = samples.shape[:2]
         actions = self._segments_to_steps(samples, h_max).reshape(n_ep * n, h_max, 2)
         z_seq = self._unroll(model, z0.repeat_interleave(n, dim=0), self._pad_to_chunk(actions, chunk))
-        cost = self._sequence_cost(model, z_seq, z_goal.repeat_interleave(n, dim=0), last_idx.repeat_interleave(n))
-        return cost.reshape(n_ep, n)
+        cost, stop = self._sequence_cost(model, z_seq, z_goal.repeat_interleave(n, dim=0), last_idx.repeat_interleave(n),
+                                         return_stop=True)
+        if stop is not None:
+            seg = torch.arange(samples.shape[2], device=samples.device)
+            samples = samples * (seg[None, None, :] <= stop.reshape(n_ep, n)[:, :, None])[..., None]
+        return cost.reshape(n_ep, n), samples
 
     def _refit(self, elite_costs: torch.Tensor, elites: torch.Tensor):
         raise NotImplementedError
@@ -436,17 +496,24 @@ class CEMPlanner(_SamplingPlanner):
         return elites.mean(dim=1), std, w
 
 
-PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner}
+PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner, "grad": None}  # grad: jepa_agent.grad_planner (imported late)
+COSTS = ("last", "sum", "arrive", "min", "stop")
 
 
 def make_planner(name: str = "mppi", config: PlannerConfig | None = None, device: str = "cpu", **overrides: Any):
-    """Build a planner by name ("mppi", "cem", "mppi-last", "mppi-sum")."""
-    variants = {"mppi-last": ("mppi", {"cost": "last"}), "mppi-sum": ("mppi", {"cost": "sum"}),
-                "cem-last": ("cem", {"cost": "last"}), "cem-sum": ("cem", {"cost": "sum"})}
+    """Build a planner by name: "mppi", "cem", "grad" (Adam through the model, seeded by MPPI), or
+    "<planner>-<cost>" ("mppi-last", "cem-sum", "grad-arrive", ...)."""
+    # "-last" and "-sum" are the earlier planners exactly: without the drop_segments proposals
+    variants = {f"{p}-{c}": (p, {"cost": c, **({"drop_segments": False} if c in ("last", "sum") else {})})
+                for p in PLANNERS for c in COSTS}
     key = name.lower()
     if key in variants:
         key, extra = variants[key]
         overrides = {**extra, **overrides}
     if key not in PLANNERS:
         raise ValueError(f"unknown planner {name!r}; expected one of {sorted(PLANNERS) + sorted(variants)}")
+    if key == "grad":
+        from jepa_agent.grad_planner import GradPlanner  # it builds on MPPIPlanner
+
+        return GradPlanner(config, device=device, **overrides)
     return PLANNERS[key](config, device=device, **overrides)

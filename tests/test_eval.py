@@ -9,7 +9,7 @@ import pytest
 import tworooms_env  # noqa: F401
 from eval import planning
 from eval.baselines import Unavailable, make_agent
-from eval.metrics import format_table, summarize, wilson_interval
+from eval.metrics import efficiency_summary, format_table, path_length, steps_to_success, summarize, wilson_interval
 from eval.runner import run_episodes
 from eval.tasks import protocol_tasks
 
@@ -71,7 +71,15 @@ def test_cli_on_four_episodes_writes_valid_json_and_csv(tmp_path, capsys):
     assert len(data["success_ci"]) == 2 and data["median_episode_seconds"] > 0
     assert data["planner_config"]["num_samples"] == 32 and len(data["per_episode"]) == 4
     assert len(out_csv.read_text().strip().splitlines()) == 5
-    assert "success@end" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "success@end" in printed and "vs oracle median / p90" in printed and "within 50 / 100 / 200" in printed
+    for key in ("steps_to_success_median", "steps_to_success_p90", "oracle_ratio_median", "oracle_ratio_p90",
+                "success_within_50", "success_within_100", "success_within_200", "path_length_to_success_median"):
+        assert key in data
+    episode = data["per_episode"][0]
+    assert episode["oracle_steps"] > 0 and episode["path_length"] >= 0 and "steps_to_success" in episode
+    header = out_csv.read_text().splitlines()[0]
+    assert "steps_to_success" in header and "oracle_steps" in header and "path_length_to_success" in header
     assert (tmp_path / "videos" / "jepa-open-field_seed11_task0.gif").stat().st_size > 0
     assert (tmp_path / "videos" / "jepa-open-field_seed11_grid.png").stat().st_size > 0
 
@@ -84,7 +92,7 @@ def test_ablations_cli_rows(tmp_path):
     ablations.main(["--checkpoint", "true-dynamics", "--episodes", "2", "--rows", "planners", "--no-progress",
                     "--out", str(tmp_path / "p"), *cheap])
     rows = json.loads((tmp_path / "p" / "results.json").read_text())
-    assert [r["method"] for r in rows] == ["MPPI (sum)", "CEM (sum)", "MPPI-last"]
+    assert [r["method"] for r in rows] == ["MPPI (sum)", "CEM (sum)", "MPPI-last", "MPPI-stop"]
     assert all(r["episodes"] == 2 for r in rows)
     ablations.main(["--episodes", "2", "--rows", "ablations", "--no-progress", "--out", str(tmp_path / "a")])
     rows = json.loads((tmp_path / "a" / "results.json").read_text())
@@ -124,3 +132,44 @@ def test_diagnose_cli_on_one_task(tmp_path, capsys):
     row = json.loads(out.read_text())["tasks"][0]
     assert set(row["cost"]) == {"plan", "door_route", "stay"} and row["door_route_true_end_distance"] < 4.5
     assert "task    3" in capsys.readouterr().out
+
+
+def test_steps_to_success_and_path_length_on_hand_made_trajectories():
+    goal = np.array([10.0, 0.0])
+    path = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0], [6.0, 0.0], [8.0, 0.0], [10.0, 0.0], [20.0, 0.0]])
+    assert steps_to_success(path, goal) == 3  # x = 6 at t = 3: |6 - 10| = 4 < 4.5 for the first time
+    assert steps_to_success(path[:3], goal) is None
+    assert steps_to_success(np.array([[10.0, 0.0], [0.0, 0.0]]), goal) is None  # t = 0 does not count
+    assert path_length(path) == pytest.approx(20.0) and path_length(path, 4) == pytest.approx(8.0)
+    with pytest.raises(ValueError, match="trajectory"):
+        steps_to_success(np.zeros(3), goal)
+
+
+def test_efficiency_summary_of_hand_made_records():
+    rows = [dict(steps_to_success=s, oracle_steps=o, path_length=50.0, path_length_to_success=p)
+            for s, o, p in [(20, 20, 40.0), (60, 20, 90.0), (150, 30, 200.0), (None, 25, None)]]
+    out = efficiency_summary(rows)
+    assert out["reached"] == 3 and out["steps_to_success_median"] == 60
+    assert out["oracle_ratio_median"] == pytest.approx(3.0)  # ratios 1, 3, 5 (the episode never reached is left out)
+    assert out["oracle_ratio_p90"] == pytest.approx(np.percentile([1, 3, 5], 90))
+    assert (out["success_within_50"], out["success_within_100"], out["success_within_200"]) == (0.25, 0.5, 0.75)
+    assert out["path_length_to_success_median"] == 90.0
+    assert efficiency_summary([{"final_distance": 1.0}]) == {}  # older records: no efficiency columns
+    table = format_table([{**summarize([{**r, "final_distance": 1.0, "min_distance": 1.0, "seconds": 1.0} for r in rows]),
+                           "method": "m"}])
+    assert "3.00x / 4.60x" in table and "25 % / 50 % / 75 %" in table
+
+
+def test_terminate_on_success_gives_the_same_success_at_any():
+    opts = dict(planner_options=dict(num_samples=48, num_elites=6, horizon=60, iterations_first=6, iterations_later=2))
+    runs = [run_episodes(make_agent("jepa-true-dynamics", **opts), seed=2, indices=3, batch_size=3, max_steps=80,
+                         progress=False, terminate_on_success=stop) for stop in (False, True)]
+    full, stopped = runs
+    assert any(r.success_any for r in full)
+    assert [r.success_any for r in full] == [r.success_any for r in stopped]
+    assert [r.steps_to_success for r in full] == [r.steps_to_success for r in stopped]
+    for r in stopped:
+        if r.success_any:
+            assert r.success and r.steps == r.steps_to_success
+    oracle = run_episodes(make_agent("oracle"), seed=2, indices=3, progress=False, terminate_on_success=True)
+    assert all(r.success and r.steps == r.oracle_steps == r.steps_to_success for r in oracle)

@@ -40,7 +40,7 @@ class CountingModel(TruePositionModel):
 
 
 @pytest.mark.parametrize("cls", [MPPIPlanner, CEMPlanner])
-@pytest.mark.parametrize("cost", ["last", "sum"])
+@pytest.mark.parametrize("cost", ["last", "sum", "stop"])
 def test_reaches_open_field_goals(cls, cost):
     model = TruePositionModel(walls=False)
     z0 = latents([[10.0, 10.0], [50.0, 40.0], [30.0, 50.0]])
@@ -182,7 +182,7 @@ def test_reference_options_run():
     cfg = PlannerConfig.reference_mppi(horizon=10, num_samples=32, iterations_first=2, iterations_later=2)
     actions = MPPIPlanner(cfg).plan(model, z0, zg, 10)
     assert actions.shape == (1, 10, 2)
-    for name in ("mppi", "cem", "mppi-last", "mppi-sum", "cem-sum"):
+    for name in ("mppi", "cem", "mppi-last", "mppi-sum", "cem-sum", "mppi-stop", "grad"):
         assert make_planner(name, PlannerConfig(**FAST)).plan(model, z0, zg, 10).shape == (1, 10, 2)
 
 

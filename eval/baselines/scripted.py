@@ -98,3 +98,15 @@ def oracle_route(start: np.ndarray, goal: np.ndarray, wall_x, door_y, steps: int
         out[:, t] = _towards(_oracle_target(pos, goal, wall_x, door_y), pos) * core.MAX_STEP_NORM
         pos = core.step_positions(pos, out[:, t], wall_x, door_y)[0]
     return out
+
+
+def oracle_steps(start: np.ndarray, goal: np.ndarray, wall_x, door_y, max_steps: int = 200) -> np.ndarray:
+    """The oracle's steps to success on tasks [N]: first step within ``core.SUCCESS_RADIUS`` of the goal
+    on its route (``oracle_route`` with the true dynamics); 0 where it does not arrive in ``max_steps``."""
+    start, goal = np.atleast_2d(start).astype(np.float64), np.atleast_2d(goal).astype(np.float64)
+    wall_x = np.broadcast_to(np.asarray(wall_x, np.float64), (len(start),))
+    door_y = np.broadcast_to(np.asarray(door_y, np.float64), (len(start),))
+    route = oracle_route(start, goal, wall_x, door_y, max_steps)
+    positions = core.rollout_positions(start, route, wall_x, door_y)  # [N, T + 1, 2]
+    hit = np.linalg.norm(positions[:, 1:] - goal[:, None], axis=-1) < core.SUCCESS_RADIUS
+    return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
