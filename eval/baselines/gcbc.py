@@ -50,3 +50,10 @@ class GCBC(OfflineMethod):
 
     def act(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.actor(obs, goal))
+
+
+if __name__ == "__main__":
+    raise SystemExit(
+        "train GCBC from a dataset file with: python -m eval.baselines.train --method gcbc --dataset F.npz --out-dir DIR\n"
+        "(the convolutional GCBC of weights/gcbc.pt: python -m eval.baselines.gcbc_cnn --train)"
+    )
