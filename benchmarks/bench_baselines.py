@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.baselines import gcbc, sb3_agents
+from eval.baselines import gcbc_cnn as gcbc, sb3_agents
 from tworooms_env import core
 from tworooms_env.random_walk import generate_trajectories
 

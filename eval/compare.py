@@ -1,7 +1,11 @@
 """Every method on the same PROTOCOL tasks: a Markdown table and a bar chart with 95 % intervals.
 
-    python -m eval.compare --episodes 200 --seed 7 --out outputs/compare [--checkpoint PATH]
+    python -m eval.compare --episodes 200 --seed 7 --out outputs/compare [--checkpoint PATH] \
+        [--dataset random|contact|navigate|F.npz] [--agent-checkpoint gciql=PATH ...]
 
+``--dataset`` names the table's data tier (a tier, or a trajectory file whose metadata gives it):
+a learned model whose recorded dataset tier differs is refused with an error before anything
+runs; models that record no tier (the shipped convolutional GCBC, SAC+HER) run and say so.
 Methods that cannot run (no trained checkpoint, missing dependency) appear as rows that say why;
 none is dropped silently. Columns: method, data or budget used, success@end [95 % CI],
 success@any, strict, mean final distance, steps to success (median / p90) and per task against the
@@ -26,6 +30,9 @@ METHODS = [
     ("jepa", "JEPA world model, pixels through a learned encoder, random-tier dataset + MPPI planning"),
     ("jepa-profile", "JEPA world model, hand-crafted position features (privileged), navigate-like stream + MPPI"),
     ("gcbc", "behaviour cloning with hindsight goals, offline random walks (20k traj., 20 min CPU; pixels)"),
+    ("gciql", "GCIQL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
+    ("hiql", "HIQL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
+    ("crl", "CRL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
     ("sb3-pixels", "SAC + HER, online with reward (pixels), 12k env steps, 25 min CPU"),
     ("sb3-state", "SAC + HER, online with reward (privileged state), 99k env steps, 27 min CPU"),
     ("jepa-true-dynamics", "planner ceiling: MPPI on the true dynamics (privileged)"),
@@ -33,6 +40,43 @@ METHODS = [
     ("greedy", "straight to the goal (privileged)"),
     ("random", "uniform actions"),
 ]
+
+
+class TierMismatch(ValueError):
+    """A model trained on another data tier than the table's."""
+
+
+def table_tier(dataset: str) -> str:
+    """The tier named by ``--dataset``: a tier name, or the "tier" of a trajectory file's metadata."""
+    from eval.baselines.offline import TIERS
+
+    if dataset in TIERS:
+        return dataset
+    if dataset.endswith(".npz"):
+        from tworooms_env.dataset import read_metadata
+
+        return read_metadata(dataset).get("tier", "random")
+    raise ValueError(f"--dataset must be one of {TIERS} or a trajectory file (.npz), got {dataset!r}")
+
+
+def check_tier(name: str, policy: Any, tier: str | None) -> str | None:
+    """The model's recorded tier; raises TierMismatch when it differs from the table's ``tier``."""
+    model_tier = getattr(policy, "data_tier", None)
+    if tier is not None and model_tier is not None and model_tier != tier:
+        dataset = (getattr(policy, "meta", {}).get("dataset") or {}).get("name", "?")
+        raise TierMismatch(f"refused: {name} was trained on data tier {model_tier!r} ({dataset}), "
+                           f"but this table is for tier {tier!r}; train it on a {tier!r} dataset or drop it")
+    return model_tier
+
+
+def parse_checkpoints(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--agent-checkpoint expects NAME=PATH, got {pair!r}")
+        name, path = pair.split("=", 1)
+        out[name.strip()] = path.strip()
+    return out
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -88,6 +132,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=None, help="world model (default: the shipped one)")
     p.add_argument("--planner", default="mppi")
     p.add_argument("--methods", default=",".join(m for m, _ in METHODS), help="comma-separated subset")
+    p.add_argument("--dataset", default=None, help="the table's data tier: random | contact | navigate | F.npz")
+    p.add_argument("--agent-checkpoint", action="append", default=[], metavar="NAME=PATH",
+                   help="checkpoint of a learned baseline, e.g. gciql=outputs/baselines/gciql_random/model.pt")
     p.add_argument("--out", default="outputs/compare")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -96,21 +143,44 @@ def _main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(args.methods.split(",")) - set(AGENTS))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(AGENTS)}")
+    try:
+        tier = table_tier(args.dataset) if args.dataset else None
+        checkpoints = parse_checkpoints(args.agent_checkpoint)
+    except ValueError as err:
+        p.error(str(err))
     uses = dict(METHODS)
-    rows = []
-    for name in args.methods.split(","):
+    policies, rows = {}, []
+    for name in args.methods.split(","):  # build (and check) every model before running any
         row: dict[str, Any] = {"method": name, "uses": uses.get(name, "")}
+        ckpt = args.checkpoint if name == "jepa" else checkpoints.get(name)
         try:
-            policy = make_agent(name, checkpoint=args.checkpoint if name == "jepa" else None, planner=args.planner, seed=args.seed)
+            policy = make_agent(name, checkpoint=ckpt, planner=args.planner, seed=args.seed)
         except Unavailable as err:
             rows.append({**row, "unavailable": str(err)})
             continue
+        try:
+            row["data_tier"] = check_tier(name, policy, tier)
+        except TierMismatch as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        meta = getattr(policy, "meta", None) or {}
+        if meta.get("dataset"):
+            row.update(dataset=meta["dataset"].get("name"), dataset_sha256=meta["dataset"].get("sha256"),
+                       features=meta.get("config", {}).get("features"), train_minutes=meta.get("stats", {}).get("train_minutes"))
+        policies[name] = policy
+        rows.append(row)
+    for row in rows:
+        if row.get("unavailable"):
+            continue
+        name, policy = row["method"], policies[row["method"]]
         records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
                                progress=not args.no_progress, desc=name)
-        rows.append({**row, **summarize([r.as_dict() for r in records])})
+        row.update(summarize([r.as_dict() for r in records]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     title = f"TwoRooms-v0, seed {args.seed}, {args.episodes} PROTOCOL tasks; {machine_description()}"
+    if tier is not None:
+        title += f"; data tier {tier!r}"
     table = markdown(rows)
     (out / "table.md").write_text(f"{title}\n\n{table}\n")
     (out / "results.json").write_text(json.dumps(rows, indent=2))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval.baselines import gcbc, make_agent
-from eval.baselines.gcbc import GCBCAgent, GCBCConfig, GCBCPolicy, GCBCTrainConfig
+from eval.baselines import gcbc_cnn as gcbc, make_agent
+from eval.baselines.gcbc_cnn import GCBCAgent, GCBCConfig, GCBCPolicy, GCBCTrainConfig
 from eval.runner import run_episodes
 from tworooms_env import core
 from tworooms_env.random_walk import WalkConfig, generate_trajectories

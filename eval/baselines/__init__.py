@@ -68,7 +68,8 @@ def _analytic(walls: bool) -> Callable[[dict[str, Any]], Any]:
 
 
 # Baselines trained on this project's 2-core CPUs ship with the package (their training logs beside
-# them): GCBC 20 minutes on 20,000 random-walk trajectories; SAC+HER from state 99,185 env steps.
+# them): GCBC (convolutional, eval.baselines.gcbc_cnn) 20 minutes on 20,000 freshly generated walks;
+# SAC+HER from state 99,185 env steps.
 # SAC+HER from pixels is not shipped: 12,000 env steps (25 minutes) gave 0 % and it is 15 MB.
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 PIXEL_SAC_BUDGET_NOTE = (
@@ -82,15 +83,35 @@ def _checkpoint(opts: dict[str, Any], key: str, default: Path) -> Path:
     return Path(opts.get(key) or opts.get("checkpoint") or default)
 
 
-def _gcbc(opts: dict[str, Any]):
-    path = _checkpoint(opts, "gcbc_checkpoint", WEIGHTS / "gcbc.pt")
-    if not path.exists():
-        raise Unavailable(f"no trained GCBC checkpoint at {path} (train: python -m eval.baselines.gcbc --train)")
-    from eval.baselines.gcbc import GCBCAgent
+def _offline(name: str) -> Callable[[dict[str, Any]], Any]:
+    """An offline GCRL method (``eval.baselines.offline``) from ``<name>_checkpoint`` / ``checkpoint``.
 
-    agent = GCBCAgent.from_pretrained(path, device=opts.get("device", "cpu"))
-    agent.name = "gcbc"
-    return agent
+    ``gcbc`` also reads the convolutional GCBC format of ``eval.baselines.gcbc_cnn`` (the shipped
+    ``weights/gcbc.pt``, trained on generated walks: it records no dataset tier).
+    """
+
+    def factory(opts: dict[str, Any]):
+        path = _checkpoint(opts, f"{name}_checkpoint", WEIGHTS / f"{name}.pt")
+        if not path.exists():
+            raise Unavailable(f"no trained {name.upper()} checkpoint at {path} "
+                              f"(train: python -m eval.baselines.train --method {name} --dataset F.npz --out-dir DIR)")
+        from eval.baselines.offline import FORMAT, OfflineAgent
+
+        import torch
+
+        ckpt_format = torch.load(path, map_location="cpu", weights_only=True).get("format")
+        if name == "gcbc" and ckpt_format != FORMAT:
+            from eval.baselines.gcbc_cnn import GCBCAgent
+
+            agent = GCBCAgent.from_pretrained(path, device=opts.get("device", "cpu"))
+            agent.name, agent.data_tier = "gcbc", None
+            return agent
+        agent = OfflineAgent.from_pretrained(path, device=opts.get("device", "cpu"))
+        if agent.name != name:
+            raise ValueError(f"{path} holds a {agent.name!r} model, not {name!r}: use --agent {agent.name}")
+        return agent
+
+    return factory
 
 
 def _sb3(kind: str) -> Callable[[dict[str, Any]], Any]:
@@ -117,7 +138,10 @@ AGENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "jepa-profile": _jepa_profile,
     "jepa-true-dynamics": _analytic(walls=True),
     "jepa-open-field": _analytic(walls=False),
-    "gcbc": _gcbc,
+    "gcbc": _offline("gcbc"),
+    "gciql": _offline("gciql"),
+    "hiql": _offline("hiql"),
+    "crl": _offline("crl"),
     "sb3-pixels": _sb3("pixels"),
     "sb3-state": _sb3("state"),
 }

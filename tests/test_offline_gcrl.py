@@ -1,0 +1,226 @@
+"""Offline goal-conditioned RL baselines: losses on hand-computed tensors, relabelling, tiny runs,
+checkpoints, the agent interface and the data-tier check of eval.compare."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from eval import compare
+from eval.baselines import make_agent
+from eval.baselines import relabel as rl
+from eval.baselines.offline import (
+    METHODS, OfflineAgent, awr_weights, build_method, expectile_loss, infonce_loss, load_dataset, prepare_batch,
+    read_checkpoint, sample_batch, save_checkpoint, sha256_file,
+)
+from tworooms_env.dataset import save_trajectories
+from tworooms_env.random_walk import WalkConfig, generate_trajectories
+
+TINY = {"hidden": (32, 32)}
+
+
+@pytest.fixture(scope="module")
+def dataset_file(tmp_path_factory):
+    traj = generate_trajectories(np.random.default_rng(0), 60, WalkConfig(length=31, wall_bump_rate=0.0))
+    return save_trajectories(tmp_path_factory.mktemp("data") / "tiny.npz", traj, {"tier": "random"})
+
+
+@pytest.fixture(scope="module")
+def data(dataset_file):
+    return load_dataset(dataset_file, split="all")
+
+
+# ------------------------------------------------------------------------------ losses
+def test_expectile_loss_on_hand_computed_values():
+    diff = torch.tensor([2.0, -1.0])
+    # weights |0.9 - 1(u < 0)| = [0.9, 0.1]: (0.9 * 4 + 0.1 * 1) / 2
+    assert expectile_loss(diff, 0.9).item() == pytest.approx(1.85)
+    # weights follow the sign of another tensor (HIQL's advantage): [0.1, 0.9] -> (0.1 * 4 + 0.9 * 1) / 2
+    assert expectile_loss(diff, 0.9, sign_of=torch.tensor([-1.0, 1.0])).item() == pytest.approx(0.65)
+    assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * (4 + 1) / 2)  # tau = 0.5: half the MSE
+
+
+def test_infonce_loss_on_hand_computed_logits():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    expected = 0.5 * (-math.log(math.exp(2) / (math.exp(2) + 1)) - math.log(math.e / (1 + math.e)))
+    assert infonce_loss(logits).item() == pytest.approx(expected, rel=1e-6)
+    assert infonce_loss(torch.zeros(4, 4)).item() == pytest.approx(math.log(4))  # chance level
+
+
+def test_awr_weights_are_clipped_exponentials_without_gradient():
+    adv = torch.tensor([0.0, 1.0, -1.0, 10.0], requires_grad=True)
+    w = awr_weights(adv, beta=2.0, max_weight=100.0)
+    torch.testing.assert_close(w, torch.tensor([1.0, math.exp(2.0), math.exp(-2.0), 100.0]))
+    assert not w.requires_grad
+
+
+# -------------------------------------------------------------------------- relabelling
+def test_goal_sources_follow_the_mixture_and_future_goals_are_later():
+    rng = np.random.default_rng(0)
+    n, length, b = 50, 40, 200_000
+    i, t = rl.sample_transitions(rng, n, length, b)
+    assert t.min() == 0 and t.max() == length - 2
+    wall = np.repeat(np.arange(20, 25), 10)  # 5 layouts of 10 trajectories
+    groups = rl.LayoutGroups(wall, np.full(n, 30))
+    gi, gt, src = rl.sample_goals(rng, i, t, n, length, rl.VALUE_MIXTURE, 0.9, groups)
+    freq = np.bincount(src, minlength=3) / b
+    np.testing.assert_allclose(freq, [0.2, 0.5, 0.3], atol=0.005)
+    cur, fut, rnd = src == rl.CURRENT, src == rl.FUTURE, src == rl.RANDOM
+    assert np.all(gi[cur] == i[cur]) and np.all(gt[cur] == t[cur])
+    assert np.all(gi[fut] == i[fut]) and np.all(gt[fut] > t[fut]) and np.all(gt[fut] <= length - 1)
+    assert np.all(wall[gi[rnd]] == wall[i[rnd]])  # random goals share the layout
+    assert len(np.unique(gi[rnd][wall[i[rnd]] == 20])) == 10  # ... and cover its trajectories
+    reward, mask = rl.goal_rewards(i, t, gi, gt)
+    same = (gi == i) & (gt == t)  # current goals, and the rare random goal that hits s_t
+    assert np.all(same[cur]) and same.mean() < 0.2 + 0.01
+    np.testing.assert_array_equal(reward == 0, same)  # r = 0 exactly at the goal, else -1
+    np.testing.assert_array_equal(mask, 1 - same)
+    assert set(np.unique(reward)) == {-1.0, 0.0}
+
+
+def test_future_offsets_geometric_and_uniform():
+    rng = np.random.default_rng(1)
+    t = np.zeros(100_000, dtype=np.int64)
+    k = rl.future_times(rng, t, 10_000, geometric=True, gamma=0.9) - t
+    assert k.min() == 1 and abs(k.mean() - 10.0) < 0.15 and abs((k == 1).mean() - 0.1) < 0.005
+    short = rl.future_times(rng, np.full(90_000, 2), 12, geometric=False, gamma=0.9)
+    np.testing.assert_allclose(np.bincount(short, minlength=12)[3:] / len(short), np.full(9, 1 / 9), atol=0.005)
+    assert short.min() == 3 and short.max() == 11
+    clipped = rl.future_times(rng, np.full(1000, 8), 10, geometric=True, gamma=0.99)
+    assert clipped.max() == 9 and clipped.min() == 9  # never past the last state
+    with pytest.raises(ValueError, match="sum to 1"):
+        rl.GoalMixture(0.5, 0.5, 0.5)
+
+
+def test_success_radius_rewards_nearby_goals_of_the_same_layout():
+    pos = np.array([[[10.0, 10.0], [11.0, 10.0], [30.0, 30.0]]])
+    layout = np.array([[32, 20]])
+    i, t = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    r, m = rl.goal_rewards(i, t, i, np.array([0, 1, 2]), pos, layout, radius=2.0)
+    np.testing.assert_array_equal(r, [0.0, 0.0, -1.0])
+    np.testing.assert_array_equal(m, [0.0, 0.0, 1.0])
+
+
+def test_batches_render_the_relabelled_states(data):
+    spec = build_method("hiql", **TINY).batch_spec()
+    batch = sample_batch(data, np.random.default_rng(0), 32, spec)
+    for key in ("obs", "next_obs", "value_goals", "actor_goals", "subgoals"):
+        assert batch[key].shape == (32, 2, 65, 65) and batch[key].dtype == np.uint8
+    assert batch["actions"].shape == (32, 2) and np.abs(batch["actions"]).max() <= 1.0
+    assert batch["rewards"].shape == batch["masks"].shape == (32,)
+    np.testing.assert_array_equal(batch["obs"][:, 1], batch["value_goals"][:, 1])  # same layout
+    assert data.info["tier"] == "random" and len(data.info["sha256"]) == 64
+
+
+# --------------------------------------------------------------------------- tiny runs
+def _fit(method, data, steps: int, batch_size: int = 64, seed: int = 0) -> tuple[float, float]:
+    """(loss before, loss after) on one fixed batch, training on fresh batches."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    spec = method.batch_spec()
+    fixed = prepare_batch(sample_batch(data, np.random.default_rng(99), 256, spec), method.config.features, torch.device("cpu"))
+    opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-3)
+    before = method.loss(fixed)[0].item()
+    for _ in range(steps):
+        loss, _ = method.loss(prepare_batch(sample_batch(data, rng, batch_size, spec), method.config.features, torch.device("cpu")))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        method.after_step()
+    return before, method.loss(fixed)[0].item()
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_tiny_run_lowers_the_loss(name, data):
+    before, after = _fit(build_method(name, **TINY), data, steps=150)
+    assert after < 0.8 * before, (name, before, after)
+
+
+def test_pixel_features_train_end_to_end(data):
+    method = build_method("gcbc", features="pixels", feat_dim=16, hidden=(32,))
+    cnn = method.actor.features
+    w0 = cnn.net[0].weight.detach().clone()
+    before, after = _fit(method, data, steps=40, batch_size=32)
+    assert after < before and not torch.equal(w0, cnn.net[0].weight)
+
+
+def test_unknown_features_or_method_are_refused():
+    with pytest.raises(ValueError, match="unknown features"):
+        build_method("gciql", features="coords")
+    with pytest.raises(ValueError, match="unknown method"):
+        build_method("sac")
+
+
+# ------------------------------------------------------------------ checkpoints, agent
+def _task():
+    env = gym.make("TwoRooms-v0")
+    obs, info = env.reset(options={"task_seed": 0, "task_index": 0})
+    return obs, info["goal_obs"]
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_save_load_round_trip_gives_identical_actions(name, data, dataset_file, tmp_path):
+    torch.manual_seed(0)
+    method = build_method(name, **TINY)
+    _fit(method, data, steps=3)
+    path = save_checkpoint(tmp_path / f"{name}.pt", method, data.info, {"minutes_budget": 0.1}, {"train_minutes": 0.01, "steps": 3})
+    ckpt = torch.load(path, weights_only=True)  # no code execution
+    assert ckpt["dataset"]["sha256"] == sha256_file(dataset_file) and ckpt["dataset"]["tier"] == "random"
+    assert ckpt["config"]["hidden"] == [32, 32] and json.dumps({k: v for k, v in ckpt.items() if k != "model"})
+    obs, goal = _task()
+    frames = np.stack([obs, goal, obs]), np.stack([goal, goal, obs])
+    original = OfflineAgent(method).act_batch(*frames)
+    loaded = make_agent(name, checkpoint=str(path))
+    np.testing.assert_array_equal(loaded.act_batch(*frames, [{}] * 3), original)
+    a = loaded.act(obs, goal)
+    assert a.shape == (2,) and a.dtype == np.float32 and np.all(np.abs(a) <= 1)
+    np.testing.assert_array_equal(loaded.predict({"observation": obs, "desired_goal": goal})[0], a)
+    with pytest.raises(ValueError, match="shape"):
+        loaded.act(obs[None], goal)
+
+
+def test_foreign_checkpoints_are_refused(tmp_path, data):
+    torch.save({"format": "something-else"}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not an offline GCRL checkpoint"):
+        read_checkpoint(tmp_path / "x.pt")
+    path = save_checkpoint(tmp_path / "h.pt", build_method("hiql", **TINY), data.info, {}, {})
+    with pytest.raises(ValueError, match="use --agent hiql"):
+        make_agent("gciql", checkpoint=str(path))
+
+
+def test_training_cli_writes_model_curve_and_summary(dataset_file, tmp_path):
+    from eval.baselines import train
+
+    out = tmp_path / "run"
+    assert train.main(["--method", "gcbc", "--dataset", str(dataset_file), "--split", "all", "--minutes", "1",
+                       "--steps", "6", "--batch-size", "16", "--set", "hidden=[16]", "--curve-tasks", "2",
+                       "--log-every", "3", "--out-dir", str(out), "--no-progress", "--threads", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 6 and summary["dataset"]["tier"] == "random" and len(summary["curve"]) == 1
+    assert (out / "curve.png").stat().st_size > 0 and (out / "curve.csv").exists() and (out / "train_log.csv").exists()
+    assert read_checkpoint(out / "model.pt")["stats"]["steps"] == 6
+
+
+# ------------------------------------------------------------------- tier check (compare)
+def test_compare_refuses_a_model_of_another_tier(tmp_path, data, capsys):
+    path = save_checkpoint(tmp_path / "g.pt", build_method("gcbc", **TINY), {**data.info, "tier": "contact"}, {}, {})
+    code = compare.main(["--dataset", "random", "--methods", "gcbc", "--agent-checkpoint", f"gcbc={path}",
+                         "--episodes", "1", "--out", str(tmp_path / "cmp"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and "'contact'" in err and "'random'" in err
+    assert not (tmp_path / "cmp").exists()  # nothing ran
+    with pytest.raises(compare.TierMismatch):
+        compare.check_tier("gcbc", make_agent("gcbc", checkpoint=str(path)), "navigate")
+    assert compare.check_tier("gcbc", make_agent("gcbc", checkpoint=str(path)), "contact") == "contact"
+    with pytest.raises(ValueError, match="--dataset must be"):
+        compare.table_tier("expert")
+
+
+def test_table_tier_reads_a_dataset_file(dataset_file):
+    assert compare.table_tier(str(dataset_file)) == "random"
