@@ -88,6 +88,7 @@ class JEPAAgent:
         self.max_episode_steps = int(max_episode_steps)
         self.record_plans = bool(record_plans)
         self.restart_when_stuck = bool(restart_when_stuck)
+        self.data_tier = getattr(model, "data_tier", None)  # the training data's tier, when the checkpoint records it
         self._goal_set: np.ndarray | None = None  # goal given with set_goal (for predict)
         self.reset()
 

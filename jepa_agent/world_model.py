@@ -305,4 +305,6 @@ def load_world_model(path: str | Path | None = None, map_location: str | torch.d
     ckpt = check_checkpoint(load_checkpoint_file(path, "world-model checkpoint", map_location), path)
     model = WorldModel(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
+    model.data_tier = ckpt.get("data_tier")  # what it was trained on (None in checkpoints of version 0.1)
+    model.dataset = ckpt.get("dataset")
     return model.to(map_location).eval()

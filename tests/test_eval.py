@@ -126,9 +126,10 @@ def test_oracle_route_reaches_the_goal_from_a_stalled_state():
 
 def test_diagnose_cli_on_one_task(tmp_path, capsys):
     from eval import diagnose
+    from jepa_agent.world_model import PROFILE_CHECKPOINT
 
-    out = tmp_path / "d.json"
-    assert diagnose.main(["--seed", "1", "--tasks", "3", "--json", str(out)]) == 0
+    out = tmp_path / "d.json"  # the profile model: its door route on this task is known to reach the goal
+    assert diagnose.main(["--checkpoint", str(PROFILE_CHECKPOINT), "--seed", "1", "--tasks", "3", "--json", str(out)]) == 0
     row = json.loads(out.read_text())["tasks"][0]
     assert set(row["cost"]) == {"plan", "door_route", "stay"} and row["door_route_true_end_distance"] < 4.5
     assert "task    3" in capsys.readouterr().out

@@ -51,7 +51,7 @@ def test_float_goal_in_0_255_is_an_error_that_suggests_uint8():
         agent().act(obs, goal.astype(np.float32))
     a = agent().act(obs, goal.astype(np.float32) / 255)  # float in [0, 1] is accepted
     assert np.isfinite(a).all()
-    from eval.baselines.gcbc import GCBCAgent
+    from eval.baselines.gcbc_cnn import GCBCAgent
 
     gcbc = GCBCAgent.from_pretrained(ROOT / "eval" / "baselines" / "weights" / "gcbc.pt")
     with pytest.raises(ValueError, match="goal is float with values up to 255"):
@@ -150,7 +150,7 @@ def test_checksum_stored_and_old_checkpoints_still_load(tiny_checkpoint, tmp_pat
     torch.save(shipped, tmp_path / "old.pt")
     model = load_world_model(tmp_path / "old.pt")
     assert all(torch.equal(v, shipped["model"][k]) for k, v in model.state_dict().items())
-    from eval.baselines.gcbc import load_checkpoint
+    from eval.baselines.gcbc_cnn import load_checkpoint
 
     load_checkpoint(ROOT / "eval" / "baselines" / "weights" / "gcbc.pt")
 
