@@ -1,6 +1,6 @@
 """Interruption safety shared by the trainers and ``collect``: signals, atomic saves, logs, out_dir.
 
-- ``StopSignal``: SIGINT (Ctrl-C) and SIGTERM set a flag; the loop saves a resumable checkpoint
+- ``StopSignal`` (from ``tworooms_env.signals``, re-exported): SIGINT (Ctrl-C) and SIGTERM set a flag; the loop saves a resumable checkpoint
   after the current step and the command exits ``128 + signal`` (130 for SIGINT, 143 for SIGTERM).
   A second signal aborts at once (KeyboardInterrupt).
 - ``raise_on_signals``: SIGTERM (and SIGINT) raise ``Interrupted`` so that ``finally`` blocks run
@@ -19,93 +19,12 @@ import csv
 import io
 import json
 import os
-import signal
-import sys
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Raised by ``raise_on_signals`` on SIGINT or SIGTERM; ``signum`` says which."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-class StopSignal:
-    """A flag set by SIGINT / SIGTERM while installed (``with StopSignal() as stop: ... stop.stop``)."""
-
-    def __init__(self, what: str = "saving a checkpoint, then stopping"):
-        self.signum, self.what = 0, what
-        self._old: dict[int, Any] = {}
-
-    @property
-    def stop(self) -> bool:
-        return self.signum != 0
-
-    @property
-    def signame(self) -> str:
-        return signal.Signals(self.signum).name if self.signum else ""
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the signal's number (130 Ctrl-C, 143 SIGTERM); 0 if no signal came."""
-        return 128 + self.signum if self.signum else 0
-
-    def __call__(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
-        if self.signum:  # a second signal: give up at once
-            raise Interrupted(signum)
-        self.signum = signum
-        print(f"\n{signal.Signals(signum).name}: {self.what} (send again to abort)", file=sys.stderr)
-
-    def install(self) -> "StopSignal":
-        if _main_thread():  # signal handlers can only be set from the main thread
-            self._old = {s: signal.signal(s, self) for s in SIGNALS}
-        return self
-
-    def restore(self) -> None:
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
-        self._old = {}
-
-    def __enter__(self) -> "StopSignal":
-        return self.install()
-
-    def __exit__(self, *exc) -> None:
-        self.restore()
-
-
-@contextmanager
-def raise_on_signals() -> Iterator[None]:
-    """Within the block SIGINT and SIGTERM raise ``Interrupted`` (finally blocks then clean up)."""
-    if not _main_thread():
-        yield
-        return
-
-    def handler(signum, frame):  # noqa: ARG001
-        raise Interrupted(signum)
-
-    old = {s: signal.signal(s, handler) for s in SIGNALS}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+from tworooms_env.signals import SIGNALS, Interrupted, StopSignal, _main_thread, raise_on_signals  # noqa: F401
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:

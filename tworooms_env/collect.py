@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The command line: user mistakes as one ``error:`` line (exit 2); SIGINT / SIGTERM remove any
     temporary file and exit 130 / 143 (same arguments give the same bytes, so a rerun completes it)."""
-    from training.interrupt import Interrupted, raise_on_signals
+    from tworooms_env.signals import Interrupted, raise_on_signals
 
     args = build_parser().parse_args(argv)
     try:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from training.interrupt import Interrupted
+    from tworooms_env.signals import Interrupted
 
     if args.minari_id is not None:  # before collecting: a bad id or a missing minari fails now, not after
         from tworooms_env.minari_export import check_minari_id
