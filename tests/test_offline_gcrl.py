@@ -16,9 +16,9 @@ from eval.baselines import make_agent
 from eval.baselines import relabel as rl
 from eval.baselines.offline import (
     METHODS, OfflineAgent, awr_weights, build_method, expectile_loss, infonce_loss, load_dataset, prepare_batch,
-    read_checkpoint, sample_batch, save_checkpoint, sha256_file,
+    read_checkpoint, sample_batch, save_checkpoint,
 )
-from tworooms_env.dataset import save_trajectories
+from tworooms_env.dataset import save_trajectories, sha256_file
 from tworooms_env.random_walk import WalkConfig, generate_trajectories
 
 TINY = {"hidden": (32, 32)}

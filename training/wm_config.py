@@ -16,7 +16,7 @@ from typing import Any
 
 from jepa_agent.precision import check_amp
 from jepa_agent.world_model import ModelConfig
-from tworooms_env.tiers import TIERS, TierConfig
+from tworooms_env.tiers import TIERS, TierConfig, tier_config
 from training.config_checks import WORLD_MODEL_RANGES, check_device, check_ranges
 
 
@@ -117,9 +117,8 @@ class TrainConfig(ModelConfig):
 # The stream options that a dataset's tier fixes: with ``dataset`` set they must match its metadata.
 STREAM_KEYS = ("cross_wall_rate", "wall_bump_rate", "segment_rate", "parallel_rate", "door_aim_rate", "push_rate",
                "detour_rate", "step_mean", "step_std", "step_max", "fixed_wall")
-# The random tier's generator in the trainer's terms (tworooms_env.tiers.TIER_DEFAULTS["random"])
-_RANDOM_TIER = dict(cross_wall_rate=0.35, wall_bump_rate=0.0, segment_rate=0.0, parallel_rate=0.0, door_aim_rate=0.0,
-                    push_rate=0.0, detour_rate=0.0, step_mean=1.2, step_std=0.6, step_max=2.45)
+# The random tier's generator in the trainer's terms, read from its one definition (tworooms_env.tiers)
+_RANDOM_TIER = {k: getattr(tier_config("random"), k) for k in STREAM_KEYS if k != "fixed_wall"}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(

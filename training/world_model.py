@@ -20,7 +20,6 @@ batch by ``training.data.render_windows``; or windows of a stored dataset (``dat
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import os
 import random
@@ -47,7 +46,7 @@ from training.interrupt import Interrupted, StopSignal, atomic_save, remove_if_e
 from training.wm_config import STREAM_KEYS, TrainConfig, make_config
 from tworooms_env import core
 from tworooms_env.collect import write_dataset
-from tworooms_env.dataset import read_metadata
+from tworooms_env.dataset import read_metadata, sha256_file
 from tworooms_env.families import segment_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
 
@@ -80,14 +79,6 @@ def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: n
     wi, di = np.asarray(wall_x) - core.WALL_X_MIN, np.asarray(door_y) - core.DOOR_Y_MIN
     rows[:, 1], cols[:, 1] = wall_rows[wi, di], wall_cols[wi, di]
     return rows, cols
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
@@ -123,7 +114,7 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
         raise ValueError(f"dataset {path} holds trajectories of {meta.get('length')} states, shorter than "
                          f"window={cfg.window}")
     return {"path": str(path), "name": path.name, "tier": tier, "trajectories": int(meta["num_trajectories"]),
-            "length": int(meta["length"]), "sha256": _file_sha256(path)}
+            "length": int(meta["length"]), "sha256": sha256_file(path)}
 
 
 class WindowSource:
@@ -138,7 +129,7 @@ class WindowSource:
         # A profile encoder only reads row / column sums: stream those instead of frames.
         self.profiles = cfg.encoder == "profile" and cfg.fast_profiles and not cfg.dataset
         self.dataset = None
-        self.info = {"tier": cfg.data_tier, "stream": True} if not cfg.dataset else dataset_info
+        self.info = {"tier": cfg.data_tier, "stream": True}
         if cfg.dataset:
             self.info = dataset_info or prepare_dataset(cfg, rank)
             self.dataset = TrajectoryWindows.from_file(cfg.dataset, window=cfg.window, split="train")

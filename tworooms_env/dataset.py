@@ -22,6 +22,7 @@ in the metadata, and raises :class:`DatasetFormatError` (a ``ValueError``) namin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -134,6 +135,15 @@ def _check_bounds(positions: np.ndarray, actions: np.ndarray) -> None:
         raise DatasetFormatError(
             f"actions beyond the bound: trajectory {t} has a step of {norm[t].max():.3f} px; actions are pixel "
             f"displacements of norm <= {core.MAX_STEP_NORM} ({too_long.any(axis=1).sum()} trajectories affected)")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """sha256 (hex) of a file's bytes: the checksum learners record of the dataset they trained on."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import importlib
 from dataclasses import asdict, dataclass
@@ -48,17 +47,9 @@ class OfflineData:
     groups: LayoutGroups
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_dataset(path: str | Path, split: str = "train") -> OfflineData:
     """A trajectory file's ``split`` ("train": the layouts the world model trains on; or "all")."""
-    from tworooms_env.dataset import load_trajectories
+    from tworooms_env.dataset import load_trajectories, sha256_file
     from training.data import split_indices, subset
 
     path = Path(path)
