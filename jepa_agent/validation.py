@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
+
+from tworooms_env.cli import USER_ERRORS, run_cli  # the one definition (re-exported here)
 
 OBS_SHAPE = (2, 65, 65)
 
@@ -130,28 +131,6 @@ def _looks_like_text(path: Path) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-# ---------------------------------------------------------------------------------- CLIs
-USER_ERRORS = (ValueError, FileNotFoundError, FloatingPointError, ImportError, NotADirectoryError,
-               IsADirectoryError, PermissionError)
-
-
-def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
-    """Run ``main(argv)``: a user mistake prints one ``error: ...`` line and returns 2 (1 for a
-    diverged run), Ctrl-C returns 130; otherwise main's return value (None -> 0)."""
-    try:
-        out = main(argv)
-    except FloatingPointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return out if isinstance(out, int) else 0
 
 
 __all__ = ["check_frames", "check_device", "state_checksum", "verify_state", "load_checkpoint_file", "run_cli",

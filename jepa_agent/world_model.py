@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
@@ -47,32 +48,32 @@ _POS_CENTER, _POS_SCALE = 32.0, 16.0  # probe targets are standardised inside th
 class ModelConfig:
     """Architecture and energy coefficients (defaults: the CPU recipe)."""
 
-    encoder: str = "profile"  # pixel (learned CNN) | profile (hand-crafted position features) | coordconv | impala
+    encoder: Literal["pixel", "profile", "coordconv", "impala"] = "profile"  # pixel (learned CNN) | profile (hand-crafted position features) | coordconv | impala
     latent_dim: int = 32  # D = agent + layout dims
     layout_dim: int = 16  # static part copied by the predictor (pixel and profile encoders; 0 = none)
-    layout_encoder: str = "mlp"  # profile encoder: mlp (learned) | raw (the 130 wall profiles: layout_dim = 130)
-    encoder_hidden: int = 128
+    layout_encoder: Literal["mlp", "raw"] = "mlp"  # profile encoder: mlp (learned) | raw (the 130 wall profiles: layout_dim = 130)
+    encoder_hidden: int = 128  # hidden width of the encoder's MLP head
     encoder_width: int = 32  # pixel encoder: channels of its last convolutions
-    predictor: str = "mlp"  # mlp | gru
-    predictor_hidden: int = 256
-    predictor_depth: int = 2
-    action_encoder: str = "identity"  # identity | mlp
+    predictor: Literal["mlp", "gru"] = "mlp"  # predictor g: residual MLP or GRU cell
+    predictor_hidden: int = 256  # hidden width of the predictor
+    predictor_depth: int = 2  # hidden layers of the MLP predictor
+    action_encoder: Literal["identity", "mlp"] = "identity"  # action encoder q: the raw actions or an MLP
     action_chunk: int = 5  # actions consumed per predictor call (plans use 10-step segments: 2 calls each)
     rollout_steps: int = 40  # K of eq. 9-11 in environment steps (8 predictor calls); plans look 90 ahead
     tbptt: int = 0  # detach the rollout every n predictor calls (0: full backpropagation)
     detach_targets: bool = False  # the reference keeps gradients through the targets
-    pred_coeff: float = 4.0
+    pred_coeff: float = 4.0  # weight of the multi-step prediction loss L_pred (eq. 11)
     onestep_coeff: float = 4.0  # one-step (one-call) prediction from every frame
     onestep_stride: int = 1  # one-step starts every n-th frame from a random offset (1: every frame)
-    std_coeff: float = 16.0
-    cov_coeff: float = 8.0
-    sim_coeff: float = 12.0
-    idm_coeff: float = 1.0
-    layout_std_coeff: float = 16.0
-    layout_cov_coeff: float = 8.0
+    std_coeff: float = 16.0  # weight of the variance term on z_agent
+    cov_coeff: float = 8.0  # weight of the covariance term on z_agent
+    sim_coeff: float = 12.0  # weight of the time-similarity term on z_agent
+    idm_coeff: float = 1.0  # weight of the inverse-dynamics term on z_agent
+    layout_std_coeff: float = 16.0  # weight of the variance term on z_layout
+    layout_cov_coeff: float = 8.0  # weight of the covariance term on z_layout
     layout_sim_coeff: float = 12.0  # pixel encoder: z_layout of every frame close to that of frame 0
     std_within_window: bool = False  # variance of z_agent around each window's mean (it must move within a window)
-    probe_hidden: int = 256
+    probe_hidden: int = 256  # hidden width of the position and layout probes
     idm_hidden: int = 128  # inverse-dynamics MLP width (the reference: 256)
 
     def __post_init__(self) -> None:

@@ -6,16 +6,18 @@ Presets: ``tiny`` (tests, seconds), ``cpu`` (the default: a learned pixel encode
 offline dataset of the ``random`` tier), ``profile`` (hand-crafted position features, privileged,
 on a stream of ``navigate``-like windows: the recipe of the shipped checkpoint) and ``reference``
 (the paper's sizes: IMPALA encoder, 512-d GRU; for GPUs). Any field can be
-overridden as ``--key value`` or ``key=value``; an unknown key is an error naming the key.
+overridden as ``--key-name value`` or ``key_name=value`` (``tworooms_env.cli``); an unknown key is
+an error naming the key.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 from jepa_agent.precision import check_amp
 from jepa_agent.world_model import ModelConfig
+from tworooms_env.cli import ConfigCLI
 from tworooms_env.tiers import TIERS, TierConfig, tier_config
 from training.config_checks import WORLD_MODEL_RANGES, check_device, check_ranges
 
@@ -25,10 +27,10 @@ class TrainConfig(ModelConfig):
     """Everything a run needs: the model's fields (inherited from ModelConfig, whose defaults are the
     CPU recipe and exist only there) plus data, optimisation and infrastructure."""
 
-    preset: str = "cpu"
+    preset: str = "cpu"  # the preset these settings started from
     # ---- data: windows of a stored dataset (``dataset``), or streamed fresh from the generator
     dataset: str = ""  # .npz of trajectories (tworooms-collect); "" streams fresh windows instead
-    data_tier: str = "navigate"  # tier of the dataset (checked against its metadata) or of a missing one to collect
+    data_tier: str = field(default="navigate", metadata={"choices": TIERS})  # tier of the dataset (checked against its metadata) or of a missing one to collect
     dataset_size: int = 100_000  # trajectories to collect when ``dataset`` does not exist yet
     window: int = 41  # frames per training window (rollout_steps + 1)
     frame_stride: int = 1  # render and encode every n-th frame of a window (n = action_chunk for pixel encoders)
@@ -40,30 +42,30 @@ class TrainConfig(ModelConfig):
     push_rate: float = 0.2  # of the planner-like windows: share pushing into the centre wall, mostly diagonally
     detour_rate: float = 0.3  # of the planner-like windows: share of goal-directed door detours (noisy door routes)
     step_mean: float = 1.2  # random-walk step length (px): truncated normal (SPEC 2.4)
-    step_std: float = 0.6
+    step_std: float = 0.6  # standard deviation of the random-walk step length (px)
     step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45
-    fixed_wall: bool = False
+    fixed_wall: bool = False  # one layout only (wall 32, door 18)
     fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
     # ---- optimisation (SPEC 3.6)
-    batch_size: int = 256
-    epochs: int = 18
-    steps_per_epoch: int = 600
-    lr: float = 3e-3
-    weight_decay: float = 1e-5
-    warmup_frac: float = 0.1
-    min_lr: float = 1e-5
-    grad_clip: float = 2.0
+    batch_size: int = 256  # windows per step
+    epochs: int = 18  # epochs of steps_per_epoch steps (a checkpoint and the gates after each)
+    steps_per_epoch: int = 600  # optimiser steps per epoch
+    lr: float = 3e-3  # peak learning rate (AdamW), after the linear warmup
+    weight_decay: float = 1e-5  # AdamW weight decay
+    warmup_frac: float = 0.1  # share of the steps with a linear warmup, then cosine decay
+    min_lr: float = 1e-5  # learning rate at the end of the cosine decay
+    grad_clip: float = 2.0  # clip the gradient norm of each parameter group to this (0: no clipping)
     # ---- infrastructure
-    seed: int = 0
+    seed: int = 0  # seed of the weights and of every batch
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    compile: bool = False
-    amp: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | off
-    threads: int = 2  # torch threads (0: torch's default); 2 on 2 idle cores (1 is faster when other jobs run)
-    out_dir: str = "outputs/world_model/run"
-    resume: str = ""  # "" (fresh), "auto" (out_dir/last.pt if present) or a checkpoint path
-    log_every: int = 25
+    compile: bool = False  # torch.compile the model
+    amp: Literal["auto", "bf16", "off"] = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | off
+    threads: int = 2  # torch CPU threads (0: torch's default); 2 on 2 idle cores, 1 when other jobs run
+    out_dir: str = "outputs/world_model/run"  # directory of the checkpoints and logs
+    resume: str = field(default="", metadata={"const": "auto"})  # --resume: continue from out_dir/last.pt if present; --resume PATH: from that checkpoint
+    log_every: int = 25  # steps between rows of log.csv
     gate_samples: int = 512  # samples per diagnostic gate at each epoch end (0: skip gates)
-    tensorboard: bool = True
+    tensorboard: bool = True  # also write TensorBoard events (if installed)
     max_minutes: float = 29.5  # stop (and save) after this wall time; 0 = no limit
 
     def model_config(self) -> ModelConfig:
@@ -165,47 +167,13 @@ def parse_value(name: str, text: str, kind: Any) -> Any:
         raise ValueError(f"config key {name!r} expects a {kind_name}, got {text!r}") from None
 
 
-def parse_overrides(argv: list[str]) -> dict[str, str]:
-    """``['--a', '1', 'b=2', '--c=3']`` -> {'a': '1', 'b': '2', 'c': '3'} (values still strings)."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg.startswith("--"):
-            key = arg[2:]
-            if "=" in key:
-                key, value = key.split("=", 1)
-            else:
-                if i + 1 >= len(argv):
-                    raise ValueError(f"option --{key} needs a value")
-                value = argv[i + 1]
-                i += 1
-        elif "=" in arg:
-            key, value = arg.split("=", 1)
-        else:
-            raise ValueError(f"cannot read argument {arg!r}: use --key value or key=value")
-        out[key.replace("-", "_")] = value
-        i += 1
-    return out
+CLI = ConfigCLI(TrainConfig, prog="tworooms-train", presets=PRESETS, default_preset="cpu",
+                description="Train the action-conditioned JEPA world model (training.world_model).")
 
 
 def make_config(argv: list[str] | None = None, **overrides: Any) -> TrainConfig:
-    """Preset (``preset`` key, default 'cpu') + command-line overrides + keyword overrides."""
-    raw = parse_overrides(list(argv or []))
-    preset = str(overrides.pop("preset", raw.pop("preset", "cpu")))
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    types = {f.name: f.type for f in fields(TrainConfig)}
-    values: dict[str, Any] = dict(PRESETS[preset])
-    for key, text in raw.items():
-        if key not in types:
-            raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
-        values[key] = parse_value(key, text, types[key])
-    for key, value in overrides.items():
-        if key not in types:
-            raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(types))}")
-        values[key] = value
-    return TrainConfig(preset=preset, **values)
+    """Preset (``--preset``, default 'cpu') + command-line flags + keyword ``overrides`` (see tworooms_env.cli)."""
+    return CLI.parse(list(argv or []), **overrides)
 
 
 def config_from_dict(d: dict) -> TrainConfig:
@@ -217,4 +185,4 @@ def config_from_dict(d: dict) -> TrainConfig:
     return TrainConfig(**d)
 
 
-__all__ = ["TrainConfig", "PRESETS", "make_config", "parse_overrides", "config_from_dict"]
+__all__ = ["TrainConfig", "PRESETS", "CLI", "make_config", "config_from_dict"]

@@ -1,13 +1,14 @@
 """Train the action-conditioned JEPA world model.
 
     python -m training.world_model                              # the cpu preset (<= 30 min, 2 cores)
-    python -m training.world_model --preset tiny out_dir=/tmp/wm
+    python -m training.world_model --preset tiny --out-dir /tmp/wm      # or: tworooms-train ...
     python -m training.world_model --preset reference --device cuda
     torchrun --nproc_per_node 2 -m training.world_model --preset cpu   # DDP (gloo on CPU)
 
-Every ``--key value`` / ``key=value`` overrides a field of ``training.wm_config.TrainConfig``.
+Every ``--key-name value`` (or ``key_name=value``) overrides a field of
+``training.wm_config.TrainConfig``; ``--help`` lists them with the preset's defaults.
 Outputs in ``out_dir``: ``last.pt`` (full training state, saved every epoch, on Ctrl-C or SIGTERM
-(then exit 130 / 143) and at the end; resume with ``resume=auto``), ``model.pt`` (weights + config only, for
+(then exit 130 / 143) and at the end; resume with ``--resume``), ``model.pt`` (weights + config only, for
 ``load_world_model``), ``log.csv`` (every ``log_every`` steps), ``gates.csv`` (diagnostic gates per
 epoch), TensorBoard events (if installed).
 
@@ -252,7 +253,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     last_path = out_dir / "last.pt"
     resume = last_path if cfg.resume == "auto" and last_path.is_file() else (Path(cfg.resume) if cfg.resume not in ("", "auto") else None)
     if cfg.resume == "auto" and resume is None and rank == 0:
-        print(f"resume=auto: nothing to resume from (no {last_path}); starting a fresh run", file=sys.stderr)
+        print(f"--resume: nothing to resume from (no {last_path}); starting a fresh run", file=sys.stderr)
     if resume is not None:
         ckpt = load_training_state(resume, cfg)
         model.load_state_dict(ckpt["model"])
@@ -384,15 +385,11 @@ def _log_row(model, obs, terms, step, scheduler, windows_per_s, elapsed) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
-        print("config fields and cpu-preset defaults:")
-        for k, v in TrainConfig().to_dict().items():
-            print(f"  {k} = {v!r}")
-        return 0
+    """The command line (``tworooms-train``): 0 when done, 2 for a user mistake, 1 for a failed run."""
     try:
-        cfg = make_config(argv)
+        cfg = make_config(sys.argv[1:] if argv is None else argv)
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
