@@ -2,7 +2,7 @@
 planner on ablated checkpoints (no variance, no covariance, no temporal similarity, no IDM).
 
     python -m eval.ablations --checkpoint PATH [--ablated no-variance=PATH no-idm=PATH ...] \
-        --episodes 200 --seed 7 --out outputs/ablations
+        --episodes 200 --seed 7 --out-dir outputs/ablations
 
 Writes ``table.md`` (success@end with 95 % Wilson intervals, every row's command-line settings) and
 ``results.json``. ``--checkpoint true-dynamics`` runs the planner rows on the analytic model (the
@@ -11,16 +11,18 @@ planner's ceiling, no learned model involved).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from eval.baselines import Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.planning import parse_options
 from eval.runner import run_episodes
+from jepa_agent.validation import run_cli
+from tworooms_env.cli import ConfigCLI
 
 # Table 4's planner rows: (row name, planner name, overrides). MPPI/CEM sum the cost over the
 # horizon as in the paper's main rows; "MPPI-last" scores the last step only (the earlier default);
@@ -43,30 +45,45 @@ def _row(name: str, agent: str, checkpoint: str | None, planner: str, overrides:
     except Unavailable as err:
         return {"method": name, "unavailable": str(err)}
     records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
-                           progress=not args.no_progress, desc=name)
+                           progress=args.progress, desc=name)
     summary = summarize([r.as_dict() for r in records])
     summary.update(method=name, checkpoint=checkpoint, planner=planner, planner_overrides=overrides)
     return summary
 
 
+@dataclass
+class AblationsConfig:
+    """The options of ``tworooms-ablations``."""
+
+    checkpoint: str | None = None  # full model checkpoint, or 'true-dynamics' (none: the shipped one)
+    ablated: list[str] = field(default_factory=list)  # ablated checkpoints NAME=PATH ..., NAME in no-variance, no-covariance, no-time-sim, no-idm or full-same-budget (the full recipe trained with the ablations' budget)
+    episodes: int = 200  # tasks per row
+    seed: int = 0  # evaluation seed
+    batch_size: int = 50  # episodes run in parallel
+    replan_every: int | None = None  # actions executed per plan (none: the segment length)
+    planner_option: list[str] = field(default_factory=list)  # override PlannerConfig fields in every row, KEY=VALUE ...
+    rows: Literal["all", "planners", "ablations"] = "all"  # which rows to run (two processes can split the table over two cores)
+    threads: int = 0  # torch CPU threads (0: torch's default; 1 when two evaluations share 2 cores)
+    out_dir: str = "outputs/ablations"  # directory of table.md and results.json
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.batch_size < 1:
+            raise ValueError("--episodes and --batch-size must be >= 1")
+        if self.threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+
+
+CLI = ConfigCLI(AblationsConfig, prog="tworooms-ablations", description=__doc__.split("\n\n")[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default=None, help="full model checkpoint, or 'true-dynamics'")
-    p.add_argument("--ablated", nargs="*", default=[], metavar="NAME=PATH",
-                   help=f"ablated checkpoints, NAME in {ABLATIONS}, or {SAME_BUDGET!r}: the full "
-                        "recipe trained with the same budget as the ablated ones")
-    p.add_argument("--episodes", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--replan-every", type=int, default=None)
-    p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--rows", choices=("all", "planners", "ablations"), default="all",
-                   help="which rows to run (two processes can split the table over two cores)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; use 1 when "
-                   "two evaluations share 2 cores)")
-    p.add_argument("--out", default="outputs/ablations")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+    """The command line (``tworooms-ablations``); a user mistake is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = CLI.parse(argv)
     if args.threads:
         import torch
 
@@ -76,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for item in args.ablated:
         name, _, path = item.partition("=")
         if name not in (*ABLATIONS, SAME_BUDGET) or not path:
-            raise SystemExit(f"--ablated expects NAME=PATH with NAME in {(*ABLATIONS, SAME_BUDGET)}, got {item!r}")
+            raise ValueError(f"--ablated expects NAME=PATH with NAME in {(*ABLATIONS, SAME_BUDGET)}, got {item!r}")
         ablated[name] = path
     analytic = args.checkpoint == "true-dynamics"
     agent = "jepa-true-dynamics" if analytic else "jepa"
@@ -93,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             rows.append({"method": f"{name} (MPPI)", "unavailable": "no ablated checkpoint given (--ablated NAME=PATH)"})
 
-    out = Path(args.out)
+    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header = (f"Table 4 at CPU scale: seed {args.seed}, {args.episodes} PROTOCOL tasks, model "
               f"{'analytic true dynamics' if analytic else args.checkpoint or 'shipped checkpoint'}; "
@@ -106,6 +123,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jepa_agent.validation import run_cli
-
-    sys.exit(run_cli(main))
+    sys.exit(main())

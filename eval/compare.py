@@ -1,6 +1,6 @@
 """Every method on the same PROTOCOL tasks: a Markdown table and a bar chart with 95 % intervals.
 
-    python -m eval.compare --episodes 200 --seed 7 --out outputs/compare [--checkpoint PATH] \
+    python -m eval.compare --episodes 200 --seed 7 --out-dir outputs/compare [--checkpoint PATH] \
         [--dataset random|contact|navigate|F.npz] [--agent-checkpoint gciql=PATH ...]
 
 ``--dataset`` names the table's data tier (a tier, or a trajectory file whose metadata gives it):
@@ -14,9 +14,9 @@ oracle's, success within 50 / 100 / 200 steps, path length to success, seconds p
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,6 +24,7 @@ from eval.baselines import AGENTS, Unavailable, make_agent
 from eval.metrics import EFFICIENCY_HEADER, efficiency_cells, machine_description, summarize
 from eval.runner import run_episodes
 from jepa_agent.validation import run_cli
+from tworooms_env.cli import ConfigCLI
 
 # (name in eval.baselines.AGENTS, what it uses)
 METHODS = [
@@ -119,35 +120,48 @@ def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     return path
 
 
+@dataclass
+class CompareConfig:
+    """The options of ``tworooms-compare``."""
+
+    episodes: int = 200  # tasks per method
+    seed: int = 0  # evaluation seed (the same tasks for every method)
+    batch_size: int = 50  # episodes run in parallel
+    checkpoint: str | None = None  # world model of the jepa row (none: the shipped one)
+    planner: str = "mppi"  # planner of the JEPA rows
+    methods: str = ",".join(m for m, _ in METHODS)  # comma-separated subset of the methods
+    dataset: str = ""  # the table's data tier: random | contact | navigate | F.npz ("": any)
+    agent_checkpoint: list[str] = field(default_factory=list)  # checkpoints of learned baselines, NAME=PATH ..., e.g. gciql=outputs/baselines/gciql_random/model.pt
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    out_dir: str = "outputs/compare"  # directory of table.md, results.json and success.png
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.batch_size < 1:
+            raise ValueError("--episodes and --batch-size must be >= 1")
+        if self.threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+        unknown = sorted(set(self.methods.split(",")) - set(AGENTS))
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(AGENTS)}")
+
+
+CLI = ConfigCLI(CompareConfig, prog="tworooms-compare", description=__doc__.split("\n\n")[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; a user mistake (bad checkpoint, method or count) is one ``error:`` line, exit 2."""
     return run_cli(_main, argv)
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--episodes", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--checkpoint", default=None, help="world model (default: the shipped one)")
-    p.add_argument("--planner", default="mppi")
-    p.add_argument("--methods", default=",".join(m for m, _ in METHODS), help="comma-separated subset")
-    p.add_argument("--dataset", default=None, help="the table's data tier: random | contact | navigate | F.npz")
-    p.add_argument("--agent-checkpoint", action="append", default=[], metavar="NAME=PATH",
-                   help="checkpoint of a learned baseline, e.g. gciql=outputs/baselines/gciql_random/model.pt")
-    p.add_argument("--out", default="outputs/compare")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    if args.episodes < 1 or args.batch_size < 1:
-        raise ValueError("--episodes and --batch-size must be >= 1")
-    unknown = sorted(set(args.methods.split(",")) - set(AGENTS))
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(AGENTS)}")
-    try:
-        tier = table_tier(args.dataset) if args.dataset else None
-        checkpoints = parse_checkpoints(args.agent_checkpoint)
-    except ValueError as err:
-        p.error(str(err))
+    args = CLI.parse(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    tier = table_tier(args.dataset) if args.dataset else None
+    checkpoints = parse_checkpoints(args.agent_checkpoint)
     uses = dict(METHODS)
     policies, rows = {}, []
     for name in args.methods.split(","):  # build (and check) every model before running any
@@ -174,9 +188,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             continue
         name, policy = row["method"], policies[row["method"]]
         records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
-                               progress=not args.no_progress, desc=name)
+                               progress=args.progress, desc=name)
         row.update(summarize([r.as_dict() for r in records]))
-    out = Path(args.out)
+    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     title = f"TwoRooms-v0, seed {args.seed}, {args.episodes} PROTOCOL tasks; {machine_description()}"
     if tier is not None:

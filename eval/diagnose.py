@@ -20,9 +20,9 @@ is a *search* error.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,6 +35,7 @@ from eval.baselines.scripted import oracle_route
 from jepa_agent.agent import JEPAAgent
 from jepa_agent.planners import MPPIPlanner
 from tworooms_env import core
+from tworooms_env.cli import ConfigCLI, run_cli
 
 
 @torch.no_grad()
@@ -90,16 +91,34 @@ def diagnose_task(agent: JEPAAgent, seed: int, index: int, max_steps: int = 200)
     }
 
 
+@dataclass
+class DiagnoseConfig:
+    """The options of ``tworooms-diagnose``."""
+
+    checkpoint: str | None = None  # world model (none: the shipped one, or the one an eval JSON names)
+    seed: int = 1  # evaluation seed of --tasks
+    tasks: str = ""  # comma-separated task indices
+    from_json: str = ""  # diagnose the failed episodes of an eval.planning JSON
+    threads: int = 1  # torch CPU threads (0: torch's default)
+    json: str = ""  # write the diagnoses to this JSON file
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+
+
+CLI = ConfigCLI(DiagnoseConfig, prog="tworooms-diagnose", description=__doc__.splitlines()[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=None, help="world model (default: the shipped one)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--tasks", default="", help="comma-separated task indices")
-    p.add_argument("--from-json", default="", help="diagnose the failed episodes of an eval.planning JSON")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", default="", help="write the diagnoses here")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    """The command line (``tworooms-diagnose``); a user mistake is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = CLI.parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tasks: list[tuple[int, int]] = [(args.seed, int(i)) for i in args.tasks.split(",") if i.strip()]
     checkpoint = args.checkpoint
     if args.from_json:
@@ -107,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tasks += [(e["seed"], e["index"]) for e in result["per_episode"] if not e["success"]]
         checkpoint = checkpoint or result.get("checkpoint")
     if not tasks:
-        p.error("no tasks: give --tasks or --from-json with failed episodes")
+        raise ValueError("no tasks: give --tasks or --from-json with failed episodes")
     agent = JEPAAgent.from_pretrained(checkpoint)
     rows = []
     for seed, index in tasks:
@@ -129,6 +148,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jepa_agent.validation import run_cli
-
-    sys.exit(run_cli(main))
+    sys.exit(main())

@@ -3,6 +3,7 @@
     python -m eval.planning --agent jepa --checkpoint PATH --planner mppi --episodes 200 --seed 7 \
         --json outputs/eval/jepa.json --csv outputs/eval/jepa.csv --videos 4
 
+Options: ``tworooms-eval --help`` (every ``--key-name`` also reads as ``key_name=value``).
 ``--agent`` takes every name of ``eval.baselines.AGENTS`` (jepa, jepa-true-dynamics, random,
 greedy, oracle, gcbc, ...). Seconds per episode are amortised over a batch of ``--batch-size``
 episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time.
@@ -10,13 +11,12 @@ episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 
@@ -25,80 +25,67 @@ from eval.metrics import format_table, machine_description, summarize
 from eval.runner import EpisodeRecord, run_episodes
 from jepa_agent.planners import PlannerConfig
 from jepa_agent.validation import check_device, run_cli
+from tworooms_env.cli import ConfigCLI, parse_pairs
 
 
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, 'none' -> None, else the string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+@dataclass
+class EvalConfig:
+    """The options of ``tworooms-eval``."""
+
+    agent: str = field(default="jepa", metadata={"choices": tuple(sorted(AGENTS))})  # agent of eval.baselines.AGENTS
+    checkpoint: str | None = None  # world model (or learned agent) checkpoint (none: the shipped one)
+    planner: str = "mppi"  # mppi | cem | grad | mppi-last (previous default) | mppi-sum | cem-stop ...
+    planner_option: list[str] = field(default_factory=list)  # override PlannerConfig fields, KEY=VALUE ..., e.g. num_samples=128
+    replan_every: int | None = None  # actions executed per plan (none: the segment length)
+    restart_when_stuck: bool | None = None  # JEPA agents: replan cold when pushing leaves the frame unchanged (none: the agent's)
+    episodes: int = 200  # tasks to run
+    first_index: int = 0  # first task index (any subset can be re-run)
+    seed: int = 0  # evaluation seed (docs/protocol.md: task i of seed s is drawn from (s, i))
+    batch_size: int = 50  # episodes run in parallel (1 measures single-episode wall time)
+    terminate_on_success: bool = False  # end each episode at its first success (success@end is then success@any)
+    device: str = "cpu"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    json: str = ""  # write the summary and every episode to this JSON file
+    csv: str = ""  # write one row per episode to this CSV file
+    videos: int = 0  # write this many episode videos (+ a grid PNG)
+    video_dir: str = "outputs/videos"  # directory of the videos
+    video_format: Literal["gif", "mp4"] = "gif"  # video file format
+    video_every: int = 1  # draw every n-th step (smaller files)
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.batch_size < 1:
+            raise ValueError("--episodes and --batch-size must be >= 1")
+        for name in ("threads", "first_index", "videos", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.video_every < 1:
+            raise ValueError(f"--video-every must be >= 1, got {self.video_every}")
+        check_device(self.device)
+
+
+CLI = ConfigCLI(EvalConfig, prog="tworooms-eval", description=__doc__.split("\n\n")[0])
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--planner-option`` pairs -> {field: value}; a key that is no PlannerConfig field is an error."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--planner-option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = parse_value(value.strip())
-    known = {f.name for f in fields(PlannerConfig)}
-    unknown = sorted(set(out) - known)
-    if unknown:
-        raise ValueError(f"unknown planner option(s) {unknown}; known: {sorted(known)}")
-    return out
+    """``--planner-option`` pairs -> {field: typed value}; a key that is no PlannerConfig field is an error."""
+    return parse_pairs(PlannerConfig, pairs, "--planner-option")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--agent", default="jepa", choices=sorted(AGENTS))
-    p.add_argument("--checkpoint", default=None, help="world model checkpoint (default: the shipped one)")
-    p.add_argument("--planner", default="mppi", help="mppi | cem | grad | mppi-last (previous default) | mppi-sum | cem-stop ...")
-    p.add_argument("--planner-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a PlannerConfig field, e.g. num_samples=128 (repeatable)")
-    p.add_argument("--replan-every", type=int, default=None, help="actions executed per plan (default: segment length)")
-    p.add_argument("--restart-when-stuck", action=argparse.BooleanOptionalAction, default=None,
-                   help="JEPA agents: replan cold when pushing leaves the frame unchanged (default: the agent's)")
-    p.add_argument("--episodes", type=int, default=200)
-    p.add_argument("--first-index", type=int, default=0, help="first task index (any subset can be re-run)")
-    p.add_argument("--seed", type=int, default=0, help="evaluation seed (PROTOCOL: tasks of (seed, i))")
-    p.add_argument("--batch-size", type=int, default=50, help="episodes run in parallel")
-    p.add_argument("--terminate-on-success", action="store_true",
-                   help="end each episode at its first success (success@end is then success@any)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--json", default=None, help="write the summary and every episode here")
-    p.add_argument("--csv", default=None, help="write one row per episode here")
-    p.add_argument("--videos", type=int, default=0, help="write this many episode videos (+ a grid PNG)")
-    p.add_argument("--video-dir", default="outputs/videos")
-    p.add_argument("--video-format", default="gif", choices=["gif", "mp4"])
-    p.add_argument("--video-every", type=int, default=1, help="draw every n-th step (smaller files)")
-    p.add_argument("--no-progress", action="store_true")
-    return p
-
-
-def agent_options(args: argparse.Namespace) -> dict[str, Any]:
+def agent_options(args: EvalConfig) -> dict[str, Any]:
     """The options ``make_agent`` takes, from the command line."""
     return dict(checkpoint=args.checkpoint, planner=args.planner, seed=args.seed, device=args.device,
                 replan_every=args.replan_every, planner_options=parse_options(args.planner_option),
                 restart_when_stuck=args.restart_when_stuck)
 
 
-def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], list[EpisodeRecord]]:
+def evaluate(args: EvalConfig) -> tuple[dict[str, Any], list[EpisodeRecord]]:
     """Run one evaluation; returns (summary, episode records). Raises Unavailable."""
     if args.threads:
         torch.set_num_threads(args.threads)
     policy = make_agent(args.agent, **agent_options(args))
     indices = range(args.first_index, args.first_index + args.episodes)
-    records = run_episodes(policy, args.seed, indices, batch_size=args.batch_size, progress=not args.no_progress,
+    records = run_episodes(policy, args.seed, indices, batch_size=args.batch_size, progress=args.progress,
                            desc=args.agent, terminate_on_success=args.terminate_on_success)
     summary = summarize([r.as_dict() for r in records])
     planner = getattr(policy, "planner", None)
@@ -149,12 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.episodes < 1 or args.batch_size < 1:
-        raise ValueError("--episodes and --batch-size must be >= 1")
-    if args.threads is not None and args.threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {args.threads}")
-    check_device(args.device)
+    args = CLI.parse(argv)
     try:
         summary, records = evaluate(args)
     except Unavailable as err:

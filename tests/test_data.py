@@ -233,9 +233,9 @@ def test_interrupted_write_leaves_no_complete_looking_file(tmp_path, monkeypatch
 # -------------------------------------------------------------------------------- collect CLI
 def test_collect_cli_same_seed_same_bytes(tmp_path, capsys):
     args = ["--num-trajectories", "60", "--length", "25", "--chunk-size", "25", "--no-progress", "--window", "9"]
-    assert collect_main(args + ["--seed", "3", "--out", str(tmp_path / "a.npz"), "--plot", str(tmp_path / "p.png")]) == 0
-    assert collect_main(args + ["--seed", "3", "--out", str(tmp_path / "b.npz")]) == 0
-    assert collect_main(args + ["--seed", "4", "--out", str(tmp_path / "c.npz")]) == 0
+    assert collect_main(args + ["--seed", "3", "--dataset", str(tmp_path / "a.npz"), "--plot", str(tmp_path / "p.png")]) == 0
+    assert collect_main(args + ["--seed", "3", "--dataset", str(tmp_path / "b.npz")]) == 0
+    assert collect_main(args + ["--seed", "4", "--dataset", str(tmp_path / "c.npz")]) == 0
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -248,7 +248,7 @@ def test_collect_cli_same_seed_same_bytes(tmp_path, capsys):
 
 def test_collect_cli_rejects_bad_rates(tmp_path, capsys):
     assert collect_main(["--tier", "contact", "--cross-wall-rate", "0.9", "--wall-bump-rate", "0.5",
-                         "--out", str(tmp_path / "x.npz")]) == 2
+                         "--dataset", str(tmp_path / "x.npz")]) == 2
     assert "sum to <= 1" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
 
@@ -259,8 +259,8 @@ def test_collect_cli_writes_each_tier_with_metadata(tier, tmp_path):
 
     args = ["--tier", tier, "--num-trajectories", "40", "--length", "21", "--chunk-size", "20", "--no-progress",
             "--window", "9", "--seed", "5"]
-    assert collect_main(args + ["--out", str(tmp_path / "a.npz")]) == 0
-    assert collect_main(args + ["--out", str(tmp_path / "b.npz")]) == 0
+    assert collect_main(args + ["--dataset", str(tmp_path / "a.npz")]) == 0
+    assert collect_main(args + ["--dataset", str(tmp_path / "b.npz")]) == 0
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     meta = read_metadata(tmp_path / "a.npz")
     assert meta["tier"] == tier and meta["generator"].startswith("tworooms_env.tiers")
@@ -286,9 +286,8 @@ def test_tier_rules_are_errors(tmp_path, capsys):
         tier_config("random", wall_bump_rate=0.2)
     with pytest.raises(ValueError, match="navigate"):
         tier_config("contact", detour_rate=0.2)
-    with pytest.raises(SystemExit):
-        collect_main(["--tier", "expert", "--out", str(tmp_path / "x.npz")])
-    assert "invalid choice" in capsys.readouterr().err
+    assert collect_main(["--tier", "expert", "--dataset", str(tmp_path / "x.npz")]) == 2
+    assert "'tier' expects one of random, contact, navigate, got 'expert'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------- rendering

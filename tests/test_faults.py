@@ -170,7 +170,7 @@ def test_eval_clis_print_one_error_line(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_text("not a checkpoint")
     for main, args in ((planning.main, ["--checkpoint", str(bad), "--episodes", "1"]),
-                       (compare.main, ["--methods", "jepa", "--checkpoint", str(bad), "--out", str(tmp_path / "c")]),
+                       (compare.main, ["--methods", "jepa", "--checkpoint", str(bad), "--out-dir", str(tmp_path / "c")]),
                        (planning.main, ["--episodes", "0"]), (planning.main, ["--device", "tpu", "--episodes", "1"]),
                        (planning.main, ["--planner-option", "bogus=1", "--episodes", "1"])):
         assert main(args) == 2
@@ -217,7 +217,7 @@ def test_video_and_image_config_ranges(tmp_path, capsys):
         assert capsys.readouterr().err.startswith("error: ")
     for arg, match in (("lr=-1", "lr must be > 0, got -1.0"), ("num_threads=-3", "num_threads"),
                        ("device=tpu", "device must be"), ("regulariser=barlow", "regulariser must be one of"),
-                       ("epochs=x", "'epochs' expects a int")):
+                       ("epochs=x", "'epochs' expects an int")):
         out = tmp_path / "i"
         assert ij.cli(["--preset", "tiny", f"out_dir={out}", arg]) == 2 and not out.exists()
         err = capsys.readouterr().err
@@ -385,7 +385,7 @@ def test_collect_interrupted_while_saving_leaves_no_partial_file(tmp_path, monke
 
     monkeypatch.setattr(ds, "_write_npz", dying)
     out = tmp_path / "d.npz"
-    assert collect_main(["--num-trajectories", "20", "--no-progress", "--out", str(out)]) == 143
+    assert collect_main(["--num-trajectories", "20", "--no-progress", "--dataset", str(out)]) == 143
     assert list(tmp_path.iterdir()) == [] and "SIGTERM" in capsys.readouterr().err
 
 
@@ -393,9 +393,9 @@ def test_collect_sigterm_saves_finished_chunks_and_resume_gives_the_same_bytes(t
     from tworooms_env import collect as col
 
     args = ["--num-trajectories", "50", "--chunk-size", "10", "--length", "12", "--window", "5", "--no-progress"]
-    assert col.main([*args, "--out", str(tmp_path / "full.npz")]) == 0
+    assert col.main([*args, "--dataset", str(tmp_path / "full.npz")]) == 0
     with pytest.raises(FileNotFoundError, match="nothing to resume from"):
-        col._run(col.build_parser().parse_args([*args, "--out", str(tmp_path / "x.npz"), "--resume"]))
+        col._run(col.CLI.parse([*args, "--dataset", str(tmp_path / "x.npz"), "--resume"]))
     real, calls = col.generate_tier, [0]
 
     def dying(rng, n, config):
@@ -406,20 +406,20 @@ def test_collect_sigterm_saves_finished_chunks_and_resume_gives_the_same_bytes(t
 
     monkeypatch.setattr(col, "generate_tier", dying)
     out = tmp_path / "split.npz"
-    assert col.main([*args, "--out", str(out)]) == 143
+    assert col.main([*args, "--dataset", str(out)]) == 143
     assert not out.exists() and len(ds.load_trajectories(tmp_path / "split.resume.npz")[0]) == 20
     assert "continue with the same arguments and --resume" in capsys.readouterr().err
-    assert col.main([*args, "--seed", "1", "--out", str(out), "--resume"]) == 2  # other arguments: refused
+    assert col.main([*args, "--seed", "1", "--dataset", str(out), "--resume"]) == 2  # other arguments: refused
     assert "other arguments" in capsys.readouterr().err
     monkeypatch.setattr(col, "generate_tier", real)
-    assert col.main([*args, "--out", str(out), "--resume"]) == 0
+    assert col.main([*args, "--dataset", str(out), "--resume"]) == 0
     assert out.read_bytes() == (tmp_path / "full.npz").read_bytes() and not (tmp_path / "split.resume.npz").exists()
 
 
 def test_collect_checks_minari_id_and_install_before_collecting(tmp_path, monkeypatch, capsys):
     from tworooms_env.collect import main as collect_main
 
-    huge = ["--num-trajectories", "1000000000", "--no-progress", "--out", str(tmp_path / "d.npz")]
+    huge = ["--num-trajectories", "1000000000", "--no-progress", "--dataset", str(tmp_path / "d.npz")]
     if __import__("importlib").util.find_spec("minari") is not None:
         for bad in ("no version", "tworooms/x", "x-v"):
             assert collect_main([*huge, "--minari-id", bad]) == 2  # returns at once: nothing collected

@@ -197,7 +197,7 @@ def test_training_cli_writes_model_curve_and_summary(dataset_file, tmp_path):
     from eval.baselines import train
 
     out = tmp_path / "run"
-    assert train.main(["--method", "gcbc", "--dataset", str(dataset_file), "--split", "all", "--minutes", "1",
+    assert train.main(["--method", "gcbc", "--dataset", str(dataset_file), "--split", "all", "--max-minutes", "1",
                        "--steps", "6", "--batch-size", "16", "--set", "hidden=[16]", "--curve-tasks", "2",
                        "--log-every", "3", "--out-dir", str(out), "--no-progress", "--threads", "1"]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -210,7 +210,7 @@ def test_training_cli_writes_model_curve_and_summary(dataset_file, tmp_path):
 def test_compare_refuses_a_model_of_another_tier(tmp_path, data, capsys):
     path = save_checkpoint(tmp_path / "g.pt", build_method("gcbc", **TINY), {**data.info, "tier": "contact"}, {}, {})
     code = compare.main(["--dataset", "random", "--methods", "gcbc", "--agent-checkpoint", f"gcbc={path}",
-                         "--episodes", "1", "--out", str(tmp_path / "cmp"), "--no-progress"])
+                         "--episodes", "1", "--out-dir", str(tmp_path / "cmp"), "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err
     assert "refused" in err and "'contact'" in err and "'random'" in err

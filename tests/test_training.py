@@ -33,7 +33,7 @@ def test_config_presets_overrides_and_errors():
     assert cfg.lr == 3e-4 and cfg.idm_coeff == 0.0 and cfg.compile is True
     with pytest.raises(ValueError, match="unknown config key 'learning_rate'"):
         make_config(["--learning_rate", "1"])
-    with pytest.raises(ValueError, match="'batch_size' expects a int"):
+    with pytest.raises(ValueError, match="'batch_size' expects an int"):
         make_config(["batch_size=big"])
     with pytest.raises(ValueError, match="unknown preset"):
         make_config(["--preset", "huge"])

@@ -265,7 +265,7 @@ def test_boolean_overrides_are_parsed_strictly():
     assert vj.make_config("tiny", {"pred_residual": "0"}).pred_residual is False
     with pytest.raises(ValueError, match="'pred_residual' expects a bool, got 'ture'"):
         vj.make_config("tiny", {"pred_residual": "ture"})
-    with pytest.raises(ValueError, match="'batch_size' expects a int, got 'four'"):
+    with pytest.raises(ValueError, match="'batch_size' expects an int, got 'four'"):
         vj.make_config("tiny", {"batch_size": "four"})
 
 

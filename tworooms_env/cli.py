@@ -65,7 +65,7 @@ def parse_bool(text: str, key: str = "value") -> bool:
         return True
     if low in _FALSE:
         return False
-    raise ConfigError(f"{key} expects a bool (true/false), got {text!r}")
+    raise ConfigError(f"config key {key!r} expects a bool (true/false), got {text!r}")
 
 
 def deprecated(message: str) -> None:
@@ -147,7 +147,8 @@ def _option(f: dataclasses.Field, hint: Any, comments: Mapping[str, str], extra:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
-        raise ConfigError(message)
+        m = re.match(r"argument --([\w-]+)[^:]*: (.*)$", message)  # "argument --batch-size: expects an int, ..."
+        raise ConfigError(f"config key {m.group(1).replace('-', '_')!r} {m.group(2)}" if m else message)
 
 
 class _Bool(argparse.Action):
@@ -251,8 +252,8 @@ class ConfigCLI:
         hints = [m for n in names for m in difflib.get_close_matches(kebab(n.replace("_", "-")), known, n=1)]
         did = f" (did you mean --{hints[0]}?)" if hints else ""
         what = "key" if len(names) == 1 else "keys"
-        return ConfigError(f"unknown {what} {', '.join(map(repr, names))}{did}; known keys: --preset, "
-                           + ", ".join(f"--{k}" for k in known))
+        return ConfigError(f"unknown config {what} {', '.join(map(repr, names))}{did}; known keys: "
+                           + ", ".join(f"--{k}" for k in (["preset"] if self.presets else []) + known))
 
     # ------------------------------------------------------------------ parser and help
     def defaults(self, preset: str | None) -> tuple[dict, dict]:
@@ -337,6 +338,26 @@ class ConfigCLI:
         return {f"--{kebab(k)}": o for k, o in self.options.items()}
 
 
+def parse_pairs(config: type, pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    """``["num_samples=128", "warm_start=false"]`` -> typed values of the dataclass ``config``'s fields
+    (for options such as ``--planner-option KEY=VALUE``); an unknown key or a bad value is an error."""
+    hints, out = typing.get_type_hints(config), {}
+    options = {f.name: _option(f, hints[f.name], {}, False) for f in dataclasses.fields(config) if f.init}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        if key not in options:
+            raise ConfigError(f"{flag}: unknown key {key!r}; known: {', '.join(sorted(options))}")
+        opt = options[key]
+        try:
+            out[key] = parse_bool(text, key) if opt.kind is bool else opt.convert(text.strip())
+        except argparse.ArgumentTypeError as e:
+            raise ConfigError(f"{flag}: {key} {e}") from None
+    return out
+
+
 def run_cli(main: Callable[..., Any], argv: Sequence[str] | None = None) -> int:
     """Run ``main(argv)``: a user mistake prints one ``error: ...`` line and returns 2 (1 for a diverged
     run), ``--help`` returns 0, Ctrl-C returns 130; otherwise main's return value (None -> 0)."""
@@ -356,5 +377,5 @@ def run_cli(main: Callable[..., Any], argv: Sequence[str] | None = None) -> int:
     return out if isinstance(out, int) else 0
 
 
-__all__ = ["ConfigCLI", "ConfigError", "Option", "run_cli", "parse_bool", "deprecated", "field_comments",
+__all__ = ["ConfigCLI", "ConfigError", "Option", "run_cli", "parse_pairs", "parse_bool", "deprecated", "field_comments",
            "SHARED_KEYS", "DEPRECATED_KEYS", "AMP_CHOICES", "USER_ERRORS"]

@@ -3,7 +3,7 @@
 Example::
 
     python -m tworooms_env.collect --tier random --num-trajectories 100000 --seed 0 \\
-        --out data/tworooms_random.npz --plot outputs/trajectories.png
+        --dataset data/tworooms_random.npz --plot outputs/trajectories.png
 
 ``--tier`` is one of ``random`` (the paper's random walks and door crossings), ``contact`` (plus
 goal-free families placed with the layout) and ``navigate`` (plus a noisy expert's door routes);
@@ -20,15 +20,16 @@ generation saves the finished chunks to ``OUT.resume.npz`` (exit 130 / 143); the
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from tworooms_env.cli import ConfigCLI
 from tworooms_env.dataset import WindowIndex, load_trajectories, save_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories, trajectory_stats
 from tworooms_env.tiers import GENERATOR_NAME, TIERS, TierConfig, generate_tier, tier_config
@@ -77,9 +78,47 @@ def window_shares(traj: Trajectories, window: int = 17, num_windows: int = 100_0
     return {"window": window, **stats}
 
 
-# generator options of the CLI: flag -> TierConfig field (None: the tier's default)
+# generator options of the CLI that override the tier's defaults (None: the tier's)
 _TIER_FLAGS = ("length", "step_mean", "step_std", "step_max", "cross_wall_rate", "wall_bump_rate", "segment_rate",
                "parallel_rate", "door_aim_rate", "push_rate", "detour_rate")
+
+
+@dataclass
+class CollectConfig:
+    """The options of ``tworooms-collect``."""
+
+    tier: str = field(default="random", metadata={"choices": TIERS})  # data tier: random (walks + door crossings), contact (+ layout-aware families), navigate (+ noisy expert door routes)
+    num_trajectories: int = 100_000  # trajectories to generate
+    seed: int = 0  # chunk i of the file draws from the generator seeded (seed, i)
+    dataset: str = "data/tworooms_random.npz"  # the .npz file to write (the trainers read it as dataset=PATH)
+    fixed_wall: bool = False  # one layout only (wall 32, door 18)
+    length: int | None = None  # override the tier's trajectory length in states (none: the tier's)
+    step_mean: float | None = None  # override the tier's mean random-walk step (px)
+    step_std: float | None = None  # override the tier's step standard deviation (px)
+    step_max: float | None = None  # override the tier's largest step (px)
+    cross_wall_rate: float | None = None  # override the tier's share of forced door crossings
+    wall_bump_rate: float | None = None  # override the tier's share of walks into the centre wall
+    segment_rate: float | None = None  # override the tier's share of piecewise-constant (planner-like) walks
+    parallel_rate: float | None = None  # override: of the planner-like walks, the share along a wall face
+    door_aim_rate: float | None = None  # override: of the planner-like walks, the share aimed through the door
+    push_rate: float | None = None  # override: of the planner-like walks, the share pushing into the wall
+    detour_rate: float | None = None  # override: of the planner-like walks, the share of noisy door detours
+    window: int = 17  # training window length for the reported shares of door crossings and wall contacts
+    chunk_size: int = 10_000  # trajectories per generator chunk
+    plot: str = ""  # also draw sample trajectories to this PNG
+    minari_id: str = ""  # also export as this Minari dataset id (needs minari[hdf5])
+    progress: bool = True  # show a progress bar
+    resume: bool = False  # continue an interrupted run from the dataset's .resume.npz (same options, same bytes)
+
+    def __post_init__(self) -> None:
+        for name in ("num_trajectories", "chunk_size", "window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.dataset.endswith(".npz"):
+            raise ValueError(f"--dataset must end in .npz, got {self.dataset}")
+
+
+CLI = ConfigCLI(CollectConfig, prog="tworooms-collect", description=__doc__.split("\n")[0], aliases={"out": "dataset"})
 
 
 def write_dataset(
@@ -109,60 +148,38 @@ def write_dataset(
     return traj, save_trajectories(path, traj, metadata), stats
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tworooms-collect", description=__doc__.split("\n")[0])
-    p.add_argument("--tier", choices=TIERS, default="random",
-                   help="data tier: random (walks + door crossings), contact (+ layout-aware families), "
-                        "navigate (+ noisy expert door routes)")
-    p.add_argument("--num-trajectories", type=int, default=100_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fixed-wall", action="store_true", help="one layout only (wall 32, door 18)")
-    p.add_argument("--out", type=Path, default=Path("data/tworooms_random.npz"))
-    for name in _TIER_FLAGS:
-        kind = int if name == "length" else float
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                       help=f"override the tier's {name} (default: {TierConfig().to_dict()[name]!r} for random)")
-    p.add_argument("--window", type=int, default=17, help="training window length for the reported shares")
-    p.add_argument("--chunk-size", type=int, default=10_000)
-    p.add_argument("--plot", type=Path, default=None, help="also draw sample trajectories to this PNG")
-    p.add_argument("--minari-id", default=None, help="also export as this Minari dataset id (needs minari[hdf5])")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run from OUT's .resume.npz (same arguments, same bytes)")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
     """The command line: user mistakes as one ``error:`` line (exit 2); SIGINT / SIGTERM remove any
     temporary file and exit 130 / 143 (same arguments give the same bytes, so a rerun completes it)."""
     from tworooms_env.signals import Interrupted, raise_on_signals
 
-    args = build_parser().parse_args(argv)
     try:
+        args = CLI.parse(argv)
         with raise_on_signals():
             return _run(args)
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
     except (ValueError, FileNotFoundError, ImportError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
-        print(f"{e}: stopped; nothing was written to {args.out} (no temporary file is left)", file=sys.stderr)
+        print(f"{e}: stopped; nothing was written to {args.dataset} (no temporary file is left)", file=sys.stderr)
         return e.exit_code
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: CollectConfig) -> int:
     from tworooms_env.signals import Interrupted
 
-    if args.minari_id is not None:  # before collecting: a bad id or a missing minari fails now, not after
+    if args.minari_id:  # before collecting: a bad id or a missing minari fails now, not after
         from tworooms_env.minari_export import check_minari_id
 
         check_minari_id(args.minari_id)
-    if args.out.suffix != ".npz":
-        raise ValueError(f"--out must end in .npz, got {args.out}")
+    out = Path(args.dataset)
     overrides = {name: getattr(args, name) for name in _TIER_FLAGS if getattr(args, name) is not None}
     if args.fixed_wall:
         overrides["fixed_wall"] = True
     config = tier_config(args.tier, **overrides)  # a ValueError is printed as one error line
-    resume_file = args.out.with_name(args.out.stem + ".resume.npz")
+    resume_file = out.with_name(out.stem + ".resume.npz")
     key = json.loads(json.dumps({"num_trajectories": args.num_trajectories, "seed": args.seed,
                                  "chunk_size": args.chunk_size, "generator_params": config.to_dict()}))
     done = None
@@ -175,8 +192,8 @@ def _run(args: argparse.Namespace) -> int:
                              f"rerun with those, or without --resume")
     t0 = time.perf_counter()
     try:
-        traj, path, stats = write_dataset(args.out, config, args.num_trajectories, args.seed, args.chunk_size,
-                                          args.window, progress=not args.no_progress, done=done)
+        traj, path, stats = write_dataset(out, config, args.num_trajectories, args.seed, args.chunk_size,
+                                          args.window, progress=args.progress, done=done)
     except Interrupted as e:
         if getattr(e, "completed", None) is not None:  # whole chunks: a resumed run continues after them
             save_trajectories(resume_file, e.completed, {"resume_key": key})
@@ -188,12 +205,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"wrote {len(traj)} trajectories of tier {config.tier!r} x {config.length} states to {path} "
           f"({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f} s")
     print(json.dumps(stats, indent=2))
-    if args.minari_id is not None:
+    if args.minari_id:
         from tworooms_env.minari_export import export_minari
 
         export_minari(traj, args.minari_id)
         print(f"exported Minari dataset {args.minari_id}")
-    if args.plot is not None:
+    if args.plot:
         from tworooms_env.plotting import plot_trajectories
 
         plot_trajectories(traj, args.plot, seed=args.seed)

@@ -1,10 +1,10 @@
 """Train an offline goal-conditioned RL baseline from a trajectory file, with a learning curve.
 
-    python -m eval.baselines.train --method gciql --dataset F.npz --features profile --minutes 10 \
+    python -m eval.baselines.train --method gciql --dataset F.npz --features profile --max-minutes 10 \
         --seed 0 --threads 1 --out-dir outputs/baselines/gciql_random
 
 Methods: gcbc, gciql, hiql, crl (``eval.baselines.offline.METHODS``). The wall-clock budget
-``--minutes`` counts training only; every ``--curve-every`` minutes of it the clock stops and the
+``--max-minutes`` counts training only; every ``--curve-every`` minutes of it the clock stops and the
 policy runs on ``--curve-tasks`` PROTOCOL tasks of ``--curve-seed`` (keep it apart from the
 evaluation seed). Writes to ``--out-dir``: ``model.pt`` (loadable with ``weights_only=True``, also
 saved at every curve point), ``train_log.csv`` (losses), ``curve.csv`` and ``curve.png`` (success
@@ -13,19 +13,22 @@ against training minutes), ``summary.json``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
+import math
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from eval.baselines.offline import FEATURES, METHODS, OfflineAgent, build_method, load_dataset, prepare_batch, sample_batch, save_checkpoint
+from jepa_agent.validation import check_device
+from tworooms_env.cli import ConfigCLI, run_cli
 
 
 def success_on_tasks(method, seed: int, n_tasks: int, device: torch.device) -> tuple[float, float]:
@@ -68,26 +71,26 @@ def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
+def train(args: OfflineTrainConfig) -> dict[str, Any]:
     device = torch.device(args.device)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng([args.seed, 21])
     data = load_dataset(args.dataset, args.split)
-    method = build_method(args.method, features=args.features, **args.set).to(device).train()
+    method = build_method(args.method, features=args.features, **parse_set(args.set)).to(device).train()
     spec = method.batch_spec()
     opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=args.lr)
-    budget = 60.0 * args.minutes
-    curve_every = 60.0 * (args.curve_every if args.curve_every else args.minutes / 5)
-    train_info = {"method": args.method, "features": args.features, "minutes_budget": args.minutes, "seed": args.seed,
+    budget = 60.0 * args.max_minutes if args.max_minutes else math.inf
+    curve_every = 60.0 * (args.curve_every if args.curve_every else args.max_minutes / 5 or math.inf)
+    train_info = {"method": args.method, "features": args.features, "minutes_budget": args.max_minutes, "seed": args.seed,
                   "batch_size": args.batch_size, "lr": args.lr, "split": args.split, "device": str(device),
                   "torch_threads": torch.get_num_threads(), "batch_spec": {k: (v.to_dict() if hasattr(v, "to_dict") else v)
                                                                            for k, v in vars(spec).items()}}
     log_rows: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
     trained, step, next_curve, running = 0.0, 0, curve_every, []
-    bar = tqdm(total=args.steps, desc=f"{args.method} {args.features}", disable=args.no_progress, smoothing=0.05)
+    bar = tqdm(total=args.steps, desc=f"{args.method} {args.features}", disable=not args.progress, smoothing=0.05)
 
     def checkpoint() -> None:
         stats = {"steps": step, "train_minutes": trained / 60.0, "curve": curve}
@@ -138,45 +141,71 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_set(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=JSON`` pairs -> {key: value} (the method's config checks the keys)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--set expects KEY=JSON, got {pair!r}")
         key, value = pair.split("=", 1)
-        out[key.strip()] = json.loads(value)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"--set {key.strip()}: {value!r} is not JSON (quote strings: '\"x\"')") from None
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--method", required=True, choices=sorted(METHODS))
-    p.add_argument("--dataset", required=True, help="trajectory file of tworooms-collect (.npz)")
-    p.add_argument("--features", default="profile", choices=FEATURES)
-    p.add_argument("--split", default="train", choices=("train", "all"), help="layouts used (train: as the world model)")
-    p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget (curve evaluations excluded)")
-    p.add_argument("--steps", type=int, default=None, help="optional cap on gradient steps")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="method config override, e.g. beta=10")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--curve-every", type=float, default=None, help="minutes between curve points (default: budget / 5)")
-    p.add_argument("--curve-tasks", type=int, default=100)
-    p.add_argument("--curve-seed", type=int, default=2001)
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--no-progress", action="store_true")
-    return p
+@dataclass
+class OfflineTrainConfig:
+    """The options of ``tworooms-train-baseline``."""
+
+    method: str = field(default="", metadata={"choices": tuple(sorted(METHODS))})  # offline GCRL method (required)
+    dataset: str = ""  # trajectory file of tworooms-collect (.npz; required)
+    features: str = field(default="profile", metadata={"choices": tuple(FEATURES)})  # observation features of the networks
+    split: Literal["train", "all"] = "train"  # layouts used (train: as the world model)
+    max_minutes: float = 10.0  # training wall-clock budget, curve evaluations excluded (0: none; then --steps bounds the run)
+    steps: int | None = None  # cap on gradient steps (none: the time budget alone)
+    batch_size: int = 256  # transitions per gradient step
+    lr: float = 3e-4  # Adam learning rate
+    set: list[str] = field(default_factory=list)  # method config overrides KEY=JSON ..., e.g. beta=10
+    seed: int = 0  # seed of the weights and of the batches
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "cpu"  # auto | cpu | cuda | cuda:N
+    out_dir: str = ""  # directory of model.pt, the logs, the curve and summary.json (required)
+    curve_every: float | None = None  # training minutes between curve points (none: a fifth of the budget)
+    curve_tasks: int = 100  # protocol tasks per curve point (0: no curve)
+    curve_seed: int = 2001  # task seed of the curve (keep it apart from the evaluation seed)
+    log_every: int = 100  # gradient steps between rows of train_log.csv
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        for name in ("method", "dataset", "out_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"--{name.replace('_', '-')} is required")
+        if self.max_minutes < 0 or (self.max_minutes == 0 and self.steps is None):
+            raise ValueError(f"--max-minutes must be > 0, or 0 with --steps, got {self.max_minutes}")
+        if self.batch_size < 2:
+            raise ValueError(f"--batch-size must be >= 2, got {self.batch_size}")
+        for name in ("threads", "curve_tasks", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.log_every < 1 or (self.steps is not None and self.steps < 1) or self.lr <= 0:
+            raise ValueError("--log-every and --steps must be >= 1, --lr > 0")
+        check_device(self.device)
+
+
+CLI = ConfigCLI(OfflineTrainConfig, prog="tworooms-train-baseline", description=__doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.set = parse_set(args.set)
+    """The command line (``tworooms-train-baseline``); a user mistake is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = CLI.parse(argv)
+    parse_set(args.set)  # a malformed pair fails before any work
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.minutes <= 0 or args.batch_size < 2:
-        raise SystemExit("--minutes must be > 0 and --batch-size >= 2")
     s = train(args)
     last = s["curve"][-1] if s["curve"] else None
     print(f"{args.method} ({args.features}): {s['steps']} steps in {s['train_minutes']:.1f} min "
