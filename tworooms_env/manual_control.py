@@ -6,19 +6,35 @@ window quits. Usage: ``python -m tworooms_env.manual_control [--env-id TwoRooms-
 
 from __future__ import annotations
 
-import argparse
+import sys
+from dataclasses import dataclass
+from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 import tworooms_env  # noqa: F401  (registers the ids)
+from tworooms_env.cli import ConfigCLI, run_cli
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env-id", default="TwoRooms-v0")
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args()
+@dataclass
+class PlayConfig:
+    """The options of ``tworooms-play``."""
+
+    env_id: str = "TwoRooms-v0"  # Gymnasium id of the environment
+    seed: int | None = None  # seed of the first episode (none: random)
+
+
+CLI = ConfigCLI(PlayConfig, prog="tworooms-play", description=__doc__.split("\n\n")[0])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line (``tworooms-play``): 0 when the window is closed."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = CLI.parse(argv)
 
     import pygame
 
@@ -45,7 +61,8 @@ def main() -> None:
             print(f"episode over: success={info['is_success']}, distance={info['distance']:.2f} px")
             env.reset()
     env.close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -26,7 +26,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from tqdm import tqdm
 
 from jepa_agent.validation import check_frames, load_checkpoint_file, state_checksum, verify_state
 from tworooms_env import core
+from tworooms_env.cli import ConfigCLI, run_cli
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
 
 FORMAT = "tworooms-jepa/gcbc"
@@ -321,40 +321,59 @@ def train(
     return policy.eval(), stats
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train goal-conditioned behaviour cloning on random-walk data.")
-    parser.add_argument("--train", action="store_true", help="train a policy and save it to --out")
-    parser.add_argument("--out", default="outputs/baselines/gcbc.pt")
-    parser.add_argument("--steps", type=int, default=GCBCTrainConfig.steps)
-    parser.add_argument("--minutes", type=float, default=None, help="wall-clock cap on training")
-    parser.add_argument("--batch-size", type=int, default=GCBCTrainConfig.batch_size)
-    parser.add_argument("--lr", type=float, default=GCBCTrainConfig.lr)
-    parser.add_argument("--data", default=None, help="trajectory file of `python -m tworooms_env.collect` (default: generate)")
-    parser.add_argument("--n-trajectories", type=int, default=GCBCTrainConfig.n_trajectories, help="when generating")
-    parser.add_argument("--max-goal-gap", type=int, default=None, help="farthest hindsight goal, in steps (default: any later state)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    args = parser.parse_args(argv)
-    if not args.train:
-        parser.error("nothing to do: pass --train (evaluate with `python -m eval.planning --agent gcbc`)")
+@dataclass
+class GCBCCNNTrainConfig:
+    """The options of ``tworooms-train-gcbc-cnn``."""
+
+    train: bool = False  # train a policy and save it to --checkpoint (required: nothing else to do)
+    checkpoint: str = "outputs/baselines/gcbc.pt"  # the checkpoint file to write
+    steps: int = GCBCTrainConfig.steps  # gradient steps
+    max_minutes: float = 0.0  # wall-clock cap on training (0: none)
+    batch_size: int = GCBCTrainConfig.batch_size  # (observation, goal, action) triples per step
+    lr: float = GCBCTrainConfig.lr  # Adam learning rate
+    dataset: str = ""  # trajectory file of tworooms-collect ("": generate random walks)
+    n_trajectories: int = GCBCTrainConfig.n_trajectories  # random walks to generate (without --dataset)
+    max_goal_gap: int | None = None  # farthest hindsight goal, in steps (none: any later state)
+    seed: int = 0  # seed of the weights, the data and the batches
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError("nothing to do: pass --train (evaluate with `python -m eval.planning --agent gcbc`)")
+        if self.steps < 1 or self.batch_size < 1 or self.max_minutes < 0 or self.threads < 0:
+            raise ValueError("--steps and --batch-size must be >= 1, --max-minutes and --threads >= 0")
+
+
+CLI = ConfigCLI(GCBCCNNTrainConfig, prog="tworooms-train-gcbc-cnn",
+                description="Train goal-conditioned behaviour cloning on random-walk data.",
+                aliases={"out": "checkpoint", "data": "dataset"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (``tworooms-train-gcbc-cnn``); a user mistake is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    args = CLI.parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     tc = GCBCTrainConfig(
-        data=args.data, n_trajectories=args.n_trajectories, max_goal_gap=args.max_goal_gap, batch_size=args.batch_size,
-        lr=args.lr, steps=args.steps, minutes=args.minutes, seed=args.seed,
+        data=args.dataset or None, n_trajectories=args.n_trajectories, max_goal_gap=args.max_goal_gap,
+        batch_size=args.batch_size, lr=args.lr, steps=args.steps, minutes=args.max_minutes or None, seed=args.seed,
     )
-    _, stats = train(tc, out=args.out, device=args.device)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    _, stats = train(tc, out=args.checkpoint, device=device)
     last = stats["history"][-1]
     print(
-        f"saved {args.out}: {stats['steps']} steps, {stats['wall_seconds']:.0f} s, "
+        f"saved {args.checkpoint}: {stats['steps']} steps, {stats['wall_seconds']:.0f} s, "
         f"{stats['samples_per_second']:.0f} samples/s, val loss {stats['history'][0]['val_loss']:.4f} -> {last['val_loss']:.4f}"
     )
+    return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    from jepa_agent.validation import run_cli
-
-    sys.exit(run_cli(main))
+    sys.exit(main())

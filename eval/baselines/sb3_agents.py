@@ -21,9 +21,9 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 import tworooms_env  # noqa: F401  (registers TwoRooms-v0)
 from tworooms_env import core
+from tworooms_env.cli import ConfigCLI, run_cli
 from tworooms_env.wrappers import GoalDictObservation, to_unit
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "td3": TD3}
@@ -284,35 +285,52 @@ def load_policy(obs_kind: str, path: str | Path | None = None, device: str = "cp
     return agent
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train SAC/TD3 + HER on TwoRooms-v0 (pixels or privileged state).")
-    parser.add_argument("--train", action="store_true")
-    parser.add_argument("--obs", choices=OBS_KINDS, default="state")
-    parser.add_argument("--algo", choices=sorted(ALGOS), default="sac")
-    parser.add_argument("--timesteps", type=int, default=50_000, help="environment steps (the budget)")
-    parser.add_argument("--minutes", type=float, default=None, help="wall-clock cap: stop early, keep what was learned")
-    parser.add_argument("--out", default=None, help="default: outputs/baselines/<algo>_her_<obs>.zip")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the kind's default")
-    parser.add_argument("--train-freq", type=int, default=None, help="env steps per gradient step (override)")
-    args = parser.parse_args(argv)
-    if not args.train:
-        parser.error("nothing to do: pass --train (evaluate with `python -m eval.planning --agent sb3`)")
+@dataclass
+class SACTrainConfig:
+    """The options of ``tworooms-train-sac``."""
+
+    train: bool = False  # train an agent and save it to --checkpoint (required: nothing else to do)
+    obs: str = field(default="state", metadata={"choices": OBS_KINDS})  # observations: pixels or the privileged state
+    algo: str = field(default="sac", metadata={"choices": tuple(sorted(ALGOS))})  # off-policy algorithm
+    timesteps: int = 50_000  # environment steps (the budget)
+    max_minutes: float = 0.0  # wall-clock cap: stop early, keep what was learned (0: none)
+    checkpoint: str = ""  # the .zip file to write ("": outputs/baselines/<algo>_her_<obs>.zip)
+    seed: int = 0  # seed of the agent and of the environment
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    batch_size: int | None = None  # override the kind's default batch size
+    train_freq: int | None = None  # env steps per gradient step (override)
+
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError("nothing to do: pass --train (evaluate with `python -m eval.planning --agent sb3-state`)")
+        if self.timesteps < 1 or self.max_minutes < 0 or self.threads < 0:
+            raise ValueError("--timesteps must be >= 1, --max-minutes and --threads >= 0")
+
+
+CLI = ConfigCLI(SACTrainConfig, prog="tworooms-train-sac", description="Train SAC/TD3 + HER on TwoRooms-v0 (pixels or privileged state).",
+                aliases={"out": "checkpoint"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (``tworooms-train-sac``); a user mistake is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    args = CLI.parse(argv)
     overrides = {k: v for k, v in (("batch_size", args.batch_size), ("train_freq", args.train_freq)) if v is not None}
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or default_path(args.obs, args.algo)
+    out = args.checkpoint or default_path(args.obs, args.algo)
     _, stats = train(args.obs, args.timesteps, out, algo=args.algo, seed=args.seed, device=args.device,
-                     minutes=args.minutes, **overrides)
+                     minutes=args.max_minutes or None, **overrides)
     print(f"saved {out}: {stats['timesteps']} steps in {stats['wall_seconds']:.0f} s ({stats['steps_per_second']:.1f} steps/s), "
           f"training success (last 50 episodes) {stats['train_success_last_50']}")
+    return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    from jepa_agent.validation import run_cli
-
-    sys.exit(run_cli(main))
+    sys.exit(main())
