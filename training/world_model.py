@@ -44,7 +44,7 @@ from training.data import TrajectoryWindows, render_windows
 from training.diagnostics import collapse_warning, run_gates
 from training.distributed import resolve_device, setup_distributed
 from training.interrupt import Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
-from training.wm_config import STREAM_KEYS, TrainConfig, make_config
+from training.wm_config import CLI, STREAM_KEYS, TrainConfig, make_config  # noqa: F401 (CLI: the flags)
 from tworooms_env import core
 from tworooms_env.collect import write_dataset
 from tworooms_env.dataset import read_metadata, sha256_file
