@@ -289,14 +289,14 @@ def test_sigterm_saves_and_the_resumed_run_equals_the_uninterrupted_one(tmp_path
     assert not (split / "model.pt").exists() and not list(split.glob(".*tmp*"))
     with open(split / "log.csv", "a") as f:  # rows logged after the checkpoint, then a hard kill
         f.write("6,0.1\n7,0.1\n")
-    assert tw.main([*WM_ARGS, f"out_dir={split}", "resume=auto"]) == 0
+    assert tw.main([*WM_ARGS, f"out_dir={split}", "--resume"]) == 0
     assert tw.main([*WM_ARGS, f"out_dir={tmp_path / 'full'}"]) == 0
     a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["model"]
     b = torch.load(split / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit-exact
     steps = lambda p: [int(row["step"]) for row in csv.DictReader(open(p / "log.csv"))]  # noqa: E731
     assert steps(split) == steps(tmp_path / "full") == [2, 4, 6, 8, 10, 12]
-    assert tw.main([*WM_ARGS, f"out_dir={tmp_path / 'fresh'}", "resume=auto", "epochs=1"]) == 0
+    assert tw.main([*WM_ARGS, f"out_dir={tmp_path / 'fresh'}", "--resume", "epochs=1"]) == 0
     assert "nothing to resume from" in capsys.readouterr().err
 
 

@@ -73,7 +73,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     part_cfg = tiny(tmp_path / "b", "gate_samples=0")
     _, summary = tw.train(part_cfg, stop_after=3, progress=False)  # stops mid-epoch, saves
     assert summary["status"] == "stopped" and torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 3
-    resumed, summary = tw.train(tiny(tmp_path / "b", "gate_samples=0", "resume=auto"), progress=False)
+    resumed, summary = tw.train(tiny(tmp_path / "b", "gate_samples=0", "--resume"), progress=False)
     assert summary["status"] == "finished" and summary["start_step"] == 3
     a, b = state(full), state(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -83,7 +83,7 @@ def test_resume_rejects_other_formats_and_configs(tmp_path):
     tw.train(tiny(tmp_path, "gate_samples=0"), stop_after=2, progress=False)
     last = tmp_path / "last.pt"
     with pytest.raises(ValueError, match="model config differs"):
-        tw.train(tiny(tmp_path, "gate_samples=0", "resume=auto", "latent_dim=16"), progress=False)
+        tw.train(tiny(tmp_path, "gate_samples=0", "--resume", "latent_dim=16"), progress=False)
     ckpt = torch.load(last, weights_only=True)
     torch.save({**ckpt, "format_version": FORMAT_VERSION + 1}, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="format_version"):

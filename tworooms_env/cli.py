@@ -201,6 +201,8 @@ class ConfigCLI:
         if opt.key == "resume" and text == "auto":
             deprecated(f"{self.prog}: resume=auto is deprecated and will be removed in {REMOVAL}; use --resume")
             return "true" if opt.kind is bool else None
+        if opt.has_const and text.lower() in _TRUE + _FALSE:  # --resume=true: the flag alone; false: not given
+            return None if text.lower() in _TRUE else ""
         return text
 
     def normalise(self, argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -240,7 +242,7 @@ class ConfigCLI:
             else:
                 if eq:
                     value = self._value(opt, value)
-                elif not opt.has_const and nxt is not None:
+                elif nxt is not None and (not opt.has_const or nxt.lower() in _TRUE + _FALSE):
                     eq, value, i = "=", self._value(opt, nxt), i + 1
                 out.append(f"--{kebab(key)}" + (f"={value}" if eq and value is not None else ""))
             i += 1
