@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.baselines import Unavailable, make_agent
+from eval.agents import Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.planning import parse_options
 from eval.runner import run_episodes

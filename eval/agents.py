@@ -1,5 +1,6 @@
-"""Every method ``--agent NAME`` can run, as factories returning a policy with the common
-interface of ``eval.runner`` (``reset(n)``, ``act_batch(obs, goal_obs, infos)``).
+"""The agent registry: every method ``--agent NAME`` can run, the JEPA agent and the baselines, as
+factories returning a policy with the common interface of ``eval.runner`` (``reset(n)``,
+``act_batch(obs, goal_obs, infos)``).
 
 A factory takes the parsed options (``checkpoint``, ``planner``, ``seed``, ``device``, ...) and
 raises ``Unavailable`` with the reason when the method cannot run (e.g. no trained checkpoint),
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from eval.baselines import WEIGHTS
 from eval.baselines.scripted import GreedyPolicy, OraclePolicy, RandomPolicy
 
 
@@ -67,11 +69,10 @@ def _analytic(walls: bool) -> Callable[[dict[str, Any]], Any]:
     return factory
 
 
-# Baselines trained on this project's 2-core CPUs ship with the package (their training logs beside
+# Baselines trained on this project's 2-core CPUs ship with the package (eval/baselines/weights/) (their training logs beside
 # them): GCBC (convolutional, eval.baselines.gcbc_cnn) 20 minutes on 20,000 freshly generated walks;
 # SAC+HER from state 99,185 env steps.
 # SAC+HER from pixels is not shipped: 12,000 env steps (25 minutes) gave 0 % and it is 15 MB.
-WEIGHTS = Path(__file__).resolve().parent / "weights"
 PIXEL_SAC_BUDGET_NOTE = (
     "not trained to a useful level within the CPU budget: 0.0 % [0.0, 1.9] after 12,000 env steps "
     "(25 min, 2 CPU cores); train: python -m eval.baselines.sb3_agents --train --obs pixels"
@@ -154,4 +155,4 @@ def make_agent(name: str, **opts: Any):
     return AGENTS[name](opts)
 
 
-__all__ = ["AGENTS", "Unavailable", "make_agent", "RandomPolicy", "GreedyPolicy", "OraclePolicy"]
+__all__ = ["AGENTS", "Unavailable", "make_agent"]

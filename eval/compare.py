@@ -20,12 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.baselines import AGENTS, Unavailable, make_agent
+from eval.agents import AGENTS, Unavailable, make_agent
 from eval.metrics import EFFICIENCY_HEADER, efficiency_cells, machine_description, summarize
 from eval.runner import run_episodes
 from jepa_agent.validation import run_cli
 
-# (name in eval.baselines.AGENTS, what it uses)
+# (name in eval.agents.AGENTS, what it uses)
 METHODS = [
     ("jepa", "JEPA world model, pixels through a learned encoder, random-tier dataset + MPPI planning"),
     ("jepa-profile", "JEPA world model, hand-crafted position features (privileged), navigate-like stream + MPPI"),

@@ -3,7 +3,7 @@
     python -m eval.planning --agent jepa --checkpoint PATH --planner mppi --episodes 200 --seed 7 \
         --json outputs/eval/jepa.json --csv outputs/eval/jepa.csv --videos 4
 
-``--agent`` takes every name of ``eval.baselines.AGENTS`` (jepa, jepa-true-dynamics, random,
+``--agent`` takes every name of ``eval.agents.AGENTS`` (jepa, jepa-true-dynamics, random,
 greedy, oracle, gcbc, ...). Seconds per episode are amortised over a batch of ``--batch-size``
 episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time.
 """
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import torch
 
-from eval.baselines import AGENTS, Unavailable, make_agent
+from eval.agents import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.runner import EpisodeRecord, run_episodes
 from jepa_agent.planners import PlannerConfig

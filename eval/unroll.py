@@ -1,6 +1,6 @@
 """Unroll evaluation (SPEC 4.7): how far the imagined rollout drifts from the true trajectory.
 
-    python -m training.unroll_eval [checkpoint.pt] [--out DIR] [--n 16] [--horizon 16] [--seed 0]
+    python -m eval.unroll [checkpoint.pt] [--out DIR] [--n 16] [--horizon 16] [--seed 0]
 
 From each trajectory's first frame the model unrolls the true actions; the position probe decodes
 every imagined latent. Printed and saved (``unroll_eval.json``): per time step, the mean decoded

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
-from training import video_jepa as vj
-from training.moving_mnist import (
+from jepa_agent.video.models import VideoJEPA, VideoModelConfig, average_precision
+from jepa_agent.video import train as vj
+from jepa_agent.video.moving_mnist import (
     CANVAS, DIGIT, DEFAULT_MNIST_DIR, INK_THRESHOLD, detection_maps, detection_maps_from_pixels,
     generate_moving_mnist, load_mnist_images,
 )  # fmt: skip

@@ -1,9 +1,9 @@
 """Image JEPA pretraining with VICReg or SIGReg, judged by linear probes (paper 3 (i), SPEC 6).
 
-    python -m training.image_jepa --preset cpu regulariser=sigreg
-    python -m training.image_jepa --preset cpu regulariser=vicreg projector=none     # Table 3 ablation
-    python -m training.image_jepa --preset reference data_root=~/data/cifar10         # GPU sizes
-    python -m training.image_jepa --preset cpu out_dir=outputs/image_jepa/run --resume
+    python -m jepa_agent.image.train --preset cpu regulariser=sigreg
+    python -m jepa_agent.image.train --preset cpu regulariser=vicreg projector=none     # Table 3 ablation
+    python -m jepa_agent.image.train --preset reference data_root=~/data/cifar10         # GPU sizes
+    python -m jepa_agent.image.train --preset cpu out_dir=outputs/image_jepa/run --resume
 
 Any ``key=value`` overrides a field of ``ImageJEPAConfig`` (unknown keys are errors). Per epoch:
 a checkpoint (config + format version, loads with ``weights_only=True``), a CSV row and the online
@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from jepa_agent.image_models import ImageJEPA, JointEmbeddingLoss, build_encoder
+from jepa_agent.image.models import ImageJEPA, JointEmbeddingLoss, build_encoder
 from jepa_agent.optim import WarmupCosine, build_optimizer
 from jepa_agent.precision import autocast, check_amp, use_bf16
 from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum, verify_state
@@ -37,8 +37,8 @@ from training.augment import AugmentConfig, TwoViews
 from training.config_checks import IMAGE_RANGES, check_device, check_ranges
 from training.distributed import resolve_device
 from training.interrupt import StopSignal, atomic_save, new_dir, remove_if_empty
-from training.image_data import ImageData, load_dataset, pad_to
-from training.image_probe import extract_features, knn_accuracy, linear_probe, pixel_features
+from jepa_agent.image.data import ImageData, load_dataset, pad_to
+from jepa_agent.image.probe import extract_features, knn_accuracy, linear_probe, pixel_features
 
 FORMAT_VERSION = 1
 

@@ -33,7 +33,7 @@ INK_THRESHOLD = 128  # a digit's bounding box covers its pixels >= this value (t
 GRID = 8  # detection map is GRID x GRID cells
 
 # Where real digits are found: the env var MOVING_MNIST_DIGITS if set, else the 10k test images shipped
-# inside the package (training/assets/mnist, with their attribution and checksum).
+# inside the package (jepa_agent/video/assets/mnist, with their attribution and checksum).
 PACKAGED_MNIST_DIR = Path(__file__).resolve().parent / "assets" / "mnist"
 DEFAULT_MNIST_DIR = Path(os.environ.get("MOVING_MNIST_DIGITS", PACKAGED_MNIST_DIR))
 

@@ -1,10 +1,10 @@
 """Train the video JEPA on Moving MNIST and score it by detection Average Precision per horizon.
 
-    python -m training.video_jepa --preset cpu                     # <= 45 min on 2 cores
-    python -m training.video_jepa --preset tiny iterations=50 lr=2e-3 --device cpu
-    python -m training.video_jepa --preset cpu --resume            # continue out_dir/checkpoint.pt
-    python -m training.video_jepa --preset cpu --ablate-steps 1,4 iterations=2400 max_minutes=0  # K ablation (Fig. 3b)
-    torchrun --nproc_per_node 4 -m training.video_jepa --preset reference   # DDP: 4 GPUs share each batch
+    python -m jepa_agent.video.train --preset cpu                     # <= 45 min on 2 cores
+    python -m jepa_agent.video.train --preset tiny iterations=50 lr=2e-3 --device cpu
+    python -m jepa_agent.video.train --preset cpu --resume            # continue out_dir/checkpoint.pt
+    python -m jepa_agent.video.train --preset cpu --ablate-steps 1,4 iterations=2400 max_minutes=0  # K ablation (Fig. 3b)
+    torchrun --nproc_per_node 4 -m jepa_agent.video.train --preset reference   # DDP: 4 GPUs share each batch
 
 Overrides are ``key=value`` (or ``--key value``) for any field of VideoJEPAConfig; unknown keys are
 errors. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
@@ -32,11 +32,11 @@ from tqdm import tqdm
 
 from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum, verify_state
-from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
+from jepa_agent.video.models import VideoJEPA, VideoModelConfig, average_precision
 from training.config_checks import VIDEO_RANGES, check_device, check_ranges
 from training.distributed import resolve_device, setup_distributed
 from training.interrupt import StopSignal, atomic_save, remove_if_empty, truncate_csv, truncate_jsonl
-from training.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
+from jepa_agent.video.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
 from training.wm_config import parse_value
 
 FORMAT_VERSION = 1
@@ -47,7 +47,7 @@ SEQ_FRAMES = 20  # each generated sequence is cut into SEQ_FRAMES // clip_frames
 class VideoJEPAConfig:
     """Every setting of a run (the model's fields mirror VideoModelConfig; defaults = the cpu preset)."""
 
-    # model (see jepa_agent.video_models.VideoModelConfig)
+    # model (see jepa_agent.video.models.VideoModelConfig)
     enc_hidden: int = 32
     dim: int = 32
     downsample: int = 8

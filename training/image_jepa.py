@@ -1,0 +1,5 @@
+"""Deprecated alias of ``jepa_agent.image.train`` (removed in 0.3)."""
+
+from training._moved import alias
+
+alias(__name__, "jepa_agent.image.train")
