@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-IMG = 65
-N_CHANNELS = 2
+from tworooms_env.core import DOT_STD, N_CHANNELS
+from tworooms_env.core import IMG_SIZE as IMG
+
 # Reference per-channel statistics of [0, 1] frames (SPEC 1.7), used to standardise CNN inputs.
 _CHANNEL_MEAN = (0.0026, 0.0989)
 _CHANNEL_STD = (0.0369, 0.2986)
-# A dot's row (or column) sum is ~ 255 * sqrt(2 pi) * 1.3 ~ 831 at its peak: scale profiles to ~1.
-_DOT_PROFILE_SCALE = 255.0 * math.sqrt(2.0 * math.pi) * 1.3
+# A dot's row (or column) sum is ~ 255 * sqrt(2 pi) * DOT_STD ~ 831 at its peak: scale profiles to ~1.
+_DOT_PROFILE_SCALE = 255.0 * math.sqrt(2.0 * math.pi) * DOT_STD
 
 
 def to_float_frames(obs: torch.Tensor) -> torch.Tensor:

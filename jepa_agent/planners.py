@@ -31,8 +31,7 @@ from typing import Any, Literal
 import torch
 
 from jepa_agent.objectives import drop_each_segment, plan_cost, retime_segments
-
-MAX_STEP_NORM = 2.45  # pixels; the env's clip (tworooms_env.core.MAX_STEP_NORM), kept torch-free here
+from tworooms_env.core import MAX_STEP_NORM  # pixels: the env's clip
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-OBS_SHAPE = (2, 65, 65)
+from tworooms_env.core import IMG_SIZE, N_CHANNELS
+
+OBS_SHAPE = (N_CHANNELS, IMG_SIZE, IMG_SIZE)  # uint8 frames of the env
 
 
 # ------------------------------------------------------------------------------------ frames

@@ -19,7 +19,6 @@ batch by ``training.data.WindowSource``; or windows of a stored dataset (``datas
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import random
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from jepa_agent.optim import WarmupCosine
 from jepa_agent.precision import autocast as amp_autocast
 from jepa_agent.precision import use_bf16
 from jepa_agent.regularizers import effective_rank
@@ -40,45 +40,11 @@ from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
 from training.data import WindowSource
 from training.diagnostics import collapse_warning, run_gates
 from training.distributed import resolve_device, setup_distributed
-from training.interrupt import Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
+from training.interrupt import CsvLog, Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
 from training.wm_config import TrainConfig, make_config
 
 
 # ---------------------------------------------------------------------------- infrastructure
-def warmup_cosine(total: int, warmup_frac: float, min_factor: float):
-    """LR factor per step: linear warmup then cosine down to ``min_factor`` (SPEC 3.6)."""
-    warmup = max(1, int(warmup_frac * total))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return max(1e-8, step / warmup)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-class CsvLog:
-    """Append rows to a CSV file; the columns are fixed by the first row."""
-
-    def __init__(self, path: Path):
-        self.path, self.columns = path, None
-        if path.is_file():
-            with open(path) as f:
-                header = f.readline().strip()
-            self.columns = header.split(",") if header else None
-
-    def write(self, row: dict) -> None:
-        new = self.columns is None
-        if new:
-            self.columns = list(row)
-        with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
-
-
 def _tensorboard(out_dir: Path, enabled: bool):
     if not enabled:
         return None
@@ -129,7 +95,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     model = WorldModel(cfg.model_config()).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.total_steps()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(total, cfg.warmup_frac, cfg.min_lr / cfg.lr))
+    scheduler = WarmupCosine(optimiser, total, max(1, int(cfg.warmup_frac * total)), cfg.min_lr / cfg.lr)
     start_step, elapsed_before = 0, 0.0
     last_path = out_dir / "last.pt"
     resume = last_path if cfg.resume == "auto" and last_path.is_file() else (Path(cfg.resume) if cfg.resume not in ("", "auto") else None)

@@ -14,7 +14,6 @@ against training minutes), ``summary.json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from eval.baselines.offline import FEATURES, METHODS, OfflineAgent, build_method, load_dataset, prepare_batch, sample_batch, save_checkpoint
+from training.interrupt import CsvLog
 
 
 def success_on_tasks(method, seed: int, n_tasks: int, device: torch.device) -> tuple[float, float]:
@@ -41,13 +41,9 @@ def success_on_tasks(method, seed: int, n_tasks: int, device: torch.device) -> t
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    log = CsvLog(path, append=False)
+    for row in rows:
+        log.write(row)
 
 
 def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:

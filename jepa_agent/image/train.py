@@ -16,7 +16,6 @@ checkpoint after the current step (mid-epoch: the step and the random state are 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
@@ -36,7 +35,7 @@ from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum,
 from training.augment import AugmentConfig, TwoViews
 from training.config_checks import IMAGE_RANGES, check_device, check_ranges
 from training.distributed import resolve_device
-from training.interrupt import StopSignal, atomic_save, new_dir, remove_if_empty
+from training.interrupt import CsvLog, StopSignal, atomic_save, new_dir, remove_if_empty, truncate_csv
 from jepa_agent.image.data import ImageData, load_dataset, pad_to
 from jepa_agent.image.probe import extract_features, knn_accuracy, linear_probe, pixel_features
 
@@ -313,6 +312,9 @@ def train(cfg: ImageJEPAConfig, resume: bool = False) -> dict:
         remove_if_empty(out, created)  # nothing written: leave no empty out_dir behind
         raise
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if resume:  # rows logged after that checkpoint come again
+        truncate_csv(out / "log.csv", run.epoch, key="epoch")
+    log = CsvLog(out / "log.csv", append=bool(resume))
     bar = tqdm(total=run.steps_per_epoch * cfg.epochs, initial=run.steps_per_epoch * run.epoch, desc=f"{cfg.regulariser}",
                unit="it", dynamic_ncols=True)
     with StopSignal() as stop:  # SIGINT / SIGTERM: save a checkpoint (mid-epoch too), then exit 130 / 143
@@ -332,10 +334,7 @@ def train(cfg: ImageJEPAConfig, resume: bool = False) -> dict:
             run.epoch += 1
             run.history.append(row)
             atomic_save(run.state_dict(), ckpt_path)
-            with open(out / "log.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=sorted({k for r in run.history for k in r}))
-                writer.writeheader()
-                writer.writerows(run.history)
+            log.write(row)
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     bar.close()
     if stop.stop:

@@ -15,7 +15,6 @@ continues exactly (log rows past the checkpoint are dropped first).
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import math
@@ -30,12 +29,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from jepa_agent.optim import warmup_cosine_factor
 from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum, verify_state
 from jepa_agent.video.models import VideoJEPA, VideoModelConfig, average_precision
 from training.config_checks import VIDEO_RANGES, check_device, check_ranges
 from training.distributed import resolve_device, setup_distributed
-from training.interrupt import StopSignal, atomic_save, remove_if_empty, truncate_csv, truncate_jsonl
+from training.interrupt import CsvLog, StopSignal, atomic_save, remove_if_empty, truncate_csv, truncate_jsonl
 from jepa_agent.video.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
 from training.wm_config import parse_value
 
@@ -252,10 +252,7 @@ def lr_factor(cfg: VideoJEPAConfig, iteration: int) -> float:
     """Multiplier of the JEPA group's base learning rate at ``iteration`` (0-based)."""
     if cfg.lr_schedule == "constant":
         return 1.0
-    if iteration < cfg.warmup_iterations:
-        return (iteration + 1) / cfg.warmup_iterations
-    progress = (iteration - cfg.warmup_iterations) / max(1, cfg.iterations - cfg.warmup_iterations)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return warmup_cosine_factor(iteration, cfg.iterations, min(cfg.warmup_iterations, cfg.iterations))
 
 
 # ---------------------------------------------------------------- training
@@ -305,10 +302,7 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     if rank == 0:
         quick = val_clips(val_digits, cfg, cfg.eval_sequences_quick)
         (out / "config.json").write_text(json.dumps(asdict(cfg) | {"processes": world}, indent=2))
-        log_file = (out / "log.csv").open("a" if start else "w", newline="")
-        log = csv.writer(log_file)
-        if not start:
-            log.writerow(["iteration", "clips", "seconds", "loss", "pred", "std", "cov", "det", "recon", "clips_per_s"])
+        log = CsvLog(out / "log.csv", append=bool(start))
     bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, disable=not progress or rank != 0,
                desc="video-jepa")
     stop = StopSignal()  # SIGINT / SIGTERM: save a checkpoint after this iteration, exit 130 / 143
@@ -345,9 +339,9 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
             if done % cfg.log_every == 0 or done in (cfg.iterations, cfg.stop_after) or signalled:
                 rate = window_n * cfg.batch_size / (time.perf_counter() - window_t)
                 means = {k: s / window_n for k, s in sums.items()}
-                log.writerow([done, done * cfg.batch_size, round(time.perf_counter() - t0, 1)]
-                             + [f"{means[k]:.5g}" for k in ("loss", "pred", "std", "cov", "det", "recon")] + [f"{rate:.1f}"])  # fmt: skip
-                log_file.flush()
+                log.write({"iteration": done, "clips": done * cfg.batch_size, "seconds": round(time.perf_counter() - t0, 1),
+                           **{k: f"{means[k]:.5g}" for k in ("loss", "pred", "std", "cov", "det", "recon")},
+                           "clips_per_s": f"{rate:.1f}"})  # fmt: skip
                 bar.set_postfix(loss=f"{means['loss']:.3f}", pred=f"{means['pred']:.3f}", clips_s=f"{rate:.1f}")
                 sums, window_t, window_n = {}, time.perf_counter(), 0
             if (cfg.eval_every and done % cfg.eval_every == 0) or out_of_time:
@@ -360,7 +354,6 @@ def train(cfg: VideoJEPAConfig, resume: bool = False, progress: bool = True) -> 
     bar.close()
     if rank != 0:
         return {}
-    log_file.close()
     done = iteration + 1 if cfg.iterations > start else start
     train_seconds = time.perf_counter() - t0
     save_checkpoint(ckpt_path, model, opt, cfg, done, train_seconds)
