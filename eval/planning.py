@@ -23,7 +23,7 @@ import torch
 from eval.agents import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.runner import EpisodeRecord, run_episodes
-from jepa_agent.planners import PlannerConfig
+from jepa_agent.planner_config import PlannerConfig
 from jepa_agent.validation import check_device, run_cli
 
 

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from jepa_agent.planners import MAX_STEP_NORM, Plan, PlannerConfig, check_world_model, make_planner
+from jepa_agent.planner_config import PlannerConfig
+from jepa_agent.planners import MAX_STEP_NORM, Plan, check_world_model, make_planner
 from jepa_agent.validation import OBS_SHAPE, check_frames
 from tworooms_env.env import MAX_EPISODE_STEPS
 

@@ -213,3 +213,13 @@ def test_errors():
         planner.plan(TruePositionModel(), latents([[1.0, 1.0]]), latents([[1.0, 1.0]] * 2), 5)
     with pytest.raises(ValueError, match="steps_left"):
         planner.plan(TruePositionModel(), latents([[1.0, 1.0]]), latents([[1.0, 1.0]]), 0)
+
+
+def test_planner_config_rejects_unknown_distance_and_temperature_mode():
+    from jepa_agent.planner_config import PlannerConfig as Config
+
+    assert Config is PlannerConfig  # jepa_agent.planners re-exports it
+    with pytest.raises(ValueError, match="distance must be one of"):
+        Config(distance="l1")
+    with pytest.raises(ValueError, match="temperature_mode must be one of"):
+        Config(temperature_mode="add")
