@@ -1,4 +1,4 @@
-"""Scores of PROTOCOL.md: success@end (headline) with its Wilson interval, success@any, strict
+"""Scores of docs/protocol.md: success@end (headline) with its Wilson interval, success@any, strict
 success, final distance, seconds per episode; and the machine they were measured on.
 
 Efficiency: an episode's steps to success is the first step t >= 1 after which the dot is within
@@ -83,7 +83,7 @@ def efficiency_summary(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def machine_description() -> str:
-    """CPU model and torch thread count, or the GPU name (what PROTOCOL.md asks to report)."""
+    """CPU model and torch thread count, or the GPU name (what docs/protocol.md asks to report)."""
     try:
         import torch
 

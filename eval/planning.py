@@ -1,4 +1,4 @@
-"""Evaluate an agent on PROTOCOL.md tasks of TwoRooms-v0: table, JSON, CSV, videos.
+"""Evaluate an agent on docs/protocol.md tasks of TwoRooms-v0: table, JSON, CSV, videos.
 
     python -m eval.planning --agent jepa --checkpoint PATH --planner mppi --episodes 200 --seed 7 \
         --json outputs/eval/jepa.json --csv outputs/eval/jepa.csv --videos 4

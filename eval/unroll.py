@@ -1,4 +1,5 @@
-"""Unroll evaluation (SPEC 4.7): how far the imagined rollout drifts from the true trajectory.
+"""Unroll evaluation: how far the imagined rollout drifts from the true trajectory
+(docs/reference.md#unroll-evaluation).
 
     python -m eval.unroll [checkpoint.pt] [--out DIR] [--n 16] [--horizon 16] [--seed 0]
 
@@ -25,7 +26,7 @@ _GIF_SCALE = 3
 
 
 def _rgb(frames: np.ndarray) -> np.ndarray:
-    """uint8 [..., 2, 65, 65] -> RGB [..., 65, 65, 3]: dot red, walls green (SPEC 1.2)."""
+    """uint8 [..., 2, 65, 65] -> RGB [..., 65, 65, 3]: dot red, walls green (docs/reference.md#frames)."""
     out = np.zeros((*frames.shape[:-3], core.IMG_SIZE, core.IMG_SIZE, 3), dtype=np.uint8)
     out[..., 0] = frames[..., 0, :, :]
     out[..., 1] = frames[..., 1, :, :] // 2

@@ -8,7 +8,7 @@
   world-model trainer (warmup ``warmup_frac`` of the steps, down to ``min_lr / lr``) and the video
   trainer (``lr_schedule=cosine``) use the same function. This fixes the reference's per-epoch schedule,
   whose first epoch ran at the full lr with no warmup and which overwrote the probe's lr with the
-  backbone's (SPEC 8.25-8.26).
+  backbone's (docs/reference.md#optimiser-and-schedule).
 """
 
 from __future__ import annotations

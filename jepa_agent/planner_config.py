@@ -54,13 +54,13 @@ class PlannerConfig:
             the model defines ``planning_distance(z, z_goal)``.
         temperature: tau of the MPPI weights.
         temperature_mode: "divide": w = exp(-(S - S_min) / tau) (paper, Algorithm 1);
-            "multiply": w = exp(-tau (S - S_min)) (reference code, SPEC 8.14).
+            "multiply": w = exp(-tau (S - S_min)) (reference code, docs/reference.md#mppi-as-the-reference-runs-it).
         normalize_costs: divide the elite cost gaps S - S_min by their range first, so that tau is
             unit-free and one value works for any model's latent scale (not in the paper).
         execute: "mean" returns the refined mean (paper); "random_elite" an elite of the last
-            iteration drawn with the weights (reference, SPEC 8.16); "best" the lowest-cost sample
+            iteration drawn with the weights (reference); "best" the lowest-cost sample
             seen in any iteration of this plan (the warm start included).
-        warm_start: use the caller's warm start (reference: no warm start, SPEC 8.18).
+        warm_start: use the caller's warm start (reference: no warm start).
         include_mean: add the current mean as one of the N samples (scores the warm start).
         carry_elites: carry this many elites of an iteration into the next one's samples (iCEM),
             so that a refit never loses the best sequences found (not in the paper).
@@ -149,9 +149,10 @@ class PlannerConfig:
 
     @classmethod
     def reference_mppi(cls, **overrides: Any) -> "PlannerConfig":
-        """The reference code's MPPI (SPEC 4.1, 4.5): per-step, 200 samples, 20 elites, 20 iterations
-        every step, sigma 2, tau 0.005 multiplying an MSE sum over the horizon, no clipping, a random
-        elite executed, no warm start. About 25 minutes per episode on our CPUs: for comparison only."""
+        """The reference code's MPPI (docs/reference.md#mppi-as-the-reference-runs-it): per-step, 200
+        samples, 20 elites, 20 iterations every step, sigma 2, tau 0.005 multiplying an MSE sum over the
+        horizon, no clipping, a random elite executed, no warm start. About 25 minutes per episode on a
+        2-core CPU: for comparison only."""
         base = dict(
             horizon=90, segment_length=1, num_samples=200, num_elites=20, iterations_first=20,
             iterations_later=20, init_std=2.0, min_std=0.0 + 1e-6, max_std=None, clip_norm=False,

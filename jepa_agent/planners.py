@@ -8,9 +8,9 @@ iteration, so one predictor call per horizon step for all episodes and samples t
 Plans are piecewise constant: the optimiser works on ``S = ceil(h / k)`` segments of
 ``segment_length = k`` steps, each one 2-D action repeated k times (k = 1 is the classic per-step
 plan). Temporally coherent samples explore far more ground per sample than per-step noise, which is
-what crossing the door needs (MEASUREMENTS.md: 100 % vs 76 % with the true dynamics).
+what crossing the door needs (docs/experiments/: 100 % vs 76 % with the true dynamics).
 
-Every place where the reference code deviates from the paper (SPEC 4.5 and 8.14-8.18) is an
+Every place where the reference code deviates from the paper (docs/reference.md#mppi-as-the-reference-runs-it) is an
 explicit option of ``PlannerConfig`` (``jepa_agent.planner_config``, re-exported here);
 ``PlannerConfig.reference_mppi()`` reproduces the reference.
 
@@ -325,7 +325,7 @@ class MPPIPlanner(_SamplingPlanner):
 
 
 class CEMPlanner(_SamplingPlanner):
-    """Cross-entropy method (SPEC 4.4): mean and unbiased std of the top-Q elites, uniform weights."""
+    """Cross-entropy method (docs/reference.md#cem): mean and unbiased std of the top-Q elites, uniform weights."""
 
     name = "cem"
 

@@ -39,3 +39,29 @@ def test_registry_lives_in_eval_agents_with_a_deprecated_alias():
         assert eval.baselines.WEIGHTS.is_dir()
     with pytest.raises(AttributeError, match="no attribute"):
         eval.baselines.no_such_name
+
+
+def _anchor(heading: str) -> str:
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_code_cites_sections_of_docs_reference_that_exist():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "reference.md").read_text(encoding="utf-8")
+    anchors = {_anchor(m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, re.M)}
+    cited, stale = set(), []
+    for path in root.glob("*/**/*.py"):
+        if ".venv" in path.parts:
+            continue
+        source = path.read_text(encoding="utf-8")
+        cited |= {(path.name, a) for a in re.findall(r"docs/reference\.md#([a-z0-9-]+)", source)}
+        if path.name != "test_docs.py" and re.search(r"SPEC [0-9]", source):
+            stale.append(path.name)
+    assert cited and not stale, f"section numbers of a document outside the repository in {stale}"
+    missing = sorted((name, a) for name, a in cited if a not in anchors)
+    assert not missing, f"docstrings cite sections docs/reference.md lacks: {missing}"

@@ -78,7 +78,8 @@ def test_mppi_weights_follow_the_formula():
     tau = 0.7
     expected = torch.exp(-(costs - 1.0) / tau)
     assert torch.allclose(mppi_weights(costs, tau), expected / expected.sum())
-    expected_mul = torch.exp(-tau * (costs - 1.0))  # the reference code's variant (SPEC 8.14)
+    # the reference code's variant (docs/reference.md#mppi-as-the-reference-runs-it)
+    expected_mul = torch.exp(-tau * (costs - 1.0))
     assert torch.allclose(mppi_weights(costs, tau, "multiply"), expected_mul / expected_mul.sum())
     gap = (costs - 1.0) / 4.0
     assert torch.allclose(mppi_weights(costs, tau, normalize=True), torch.exp(-gap / tau) / torch.exp(-gap / tau).sum())

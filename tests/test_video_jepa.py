@@ -109,8 +109,8 @@ def small_model(**kw) -> VideoJEPA:
 def test_reference_sizes_match_spec():
     model = VideoJEPA(VideoModelConfig())
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(model.encoder) == 89_280  # SPEC 5.2: ~89.3k
-    assert round(count(model.predictor) / 1e6, 2) == 2.03  # SPEC 5.2: ~2.03M
+    assert count(model.encoder) == 89_280  # docs/reference.md#model: ~89.3k
+    assert round(count(model.predictor) / 1e6, 2) == 2.03  # docs/reference.md#model: ~2.03M
 
 
 @pytest.mark.parametrize("downsample", [1, 4, 8])

@@ -1,4 +1,4 @@
-"""Image JEPA pretraining with VICReg or SIGReg, judged by linear probes (paper 3 (i), SPEC 6).
+"""Image JEPA pretraining with VICReg or SIGReg, judged by linear probes (paper 3 (i), docs/reference.md#image-jepa).
 
     python -m jepa_agent.image.train --preset cpu regulariser=sigreg
     python -m jepa_agent.image.train --preset cpu regulariser=vicreg projector=none     # Table 3 ablation
@@ -57,7 +57,7 @@ class ImageJEPAConfig:
     arch: str = "resnet18"  # resnet18 | vit_s
     width: int = 16
     blocks: str = "2-2-2-2"
-    stem_padding: int = 1  # 2 is the reference's 34 x 34 stem (SPEC 8.27)
+    stem_padding: int = 1  # 2 is the reference's 34 x 34 stem (docs/reference.md#backbones-and-losses)
     patch_size: int = 4
     projector: str = "1024-1024-128"  # hidden/output sizes after the features; "none": no projector
     channels_last: bool = True
@@ -77,7 +77,7 @@ class ImageJEPAConfig:
     batch_size: int = 256
     epochs: int = 16
     warmup_epochs: float = 1.0
-    # augmentation (SPEC 6.1 defaults)
+    # augmentation (the defaults of docs/reference.md#data-and-augmentations)
     crop_scale_min: float = 0.2
     flip_p: float = 0.5
     jitter_p: float = 0.8
@@ -113,7 +113,8 @@ PRESETS: dict[str, dict] = {
     # <= 60 minutes on 2 CPU cores, Fashion-MNIST: a ResNet-10 (one block per stage) of width 32 (256-d
     # features), crops of 40-100 %, 16 epochs; bf16 autocast where the CPU has native bf16 (amp=auto)
     "cpu": dict(width=32, blocks="1-1-1-1", crop_scale_min=0.4, epochs=16, out_dir="outputs/image_jepa/cpu"),
-    # SPEC 6 sizes (GPU): CIFAR-10, ResNet-18 width 64, 300 epochs, LARS 0.3, 10 warmup epochs
+    # the reference's sizes (docs/reference.md#image-jepa), for a GPU: CIFAR-10, ResNet-18 width 64,
+    # 300 epochs, LARS 0.3, 10 warmup epochs
     "reference": dict(dataset="cifar10", width=64, stem_padding=2, projector="2048-2048-128", epochs=300,
                       warmup_epochs=10, num_knots=10, channels_last=False, out_dir="outputs/image_jepa/reference"),
 }
@@ -182,7 +183,8 @@ class Run:
                                           cfg.num_slices, cfg.num_knots, seed=cfg.seed).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        # two groups with their own base lrs; the schedule scales both (SPEC 8.26 fixed)
+        # two groups with their own base lrs; the schedule scales both (the reference overwrites the
+        # probe's: docs/reference.md#optimiser-and-schedule)
         groups = [{"params": list(self.model.parameters()), "lr": cfg.lr * cfg.batch_size / 256},
                   {"params": list(self.probe.parameters()), "lr": cfg.probe_lr, "weight_decay": 0.0}]
         self.optimizer = build_optimizer(cfg.optimizer, groups, cfg.weight_decay)
@@ -243,7 +245,7 @@ def train_epoch(run: Run, train: ImageData, views: TwoViews, bar: tqdm, stop: St
             h, z = model(x)
             h1, (z1, z2) = h[: len(idx)], z.split(len(idx))
             terms = run.loss_fn(z1, z2)
-            # online probe on detached features of the first view (SPEC 6.5)
+            # online probe on detached features of the first view (docs/reference.md#linear-probe)
             terms["probe"] = F.cross_entropy(run.probe(h1.detach()).float(), train.labels[idx].to(dev))
         total = terms["loss"] + terms["probe"]
         if not torch.isfinite(total):

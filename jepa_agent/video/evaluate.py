@@ -21,8 +21,8 @@ def evaluate(model: VideoJEPA, frames: torch.Tensor, maps: torch.Tensor, batch: 
              bf16: bool | None = None) -> dict:
     """AP of the detection head on predicted representations, for every horizon h = 1 .. T - v.
 
-    Horizon h scores the h-step rollouts u^(h)[:, v + h - 1:], pooled over the whole set (SPEC 8.23:
-    the reference averages per-batch APs and skips the longest horizon). mAP = mean over all horizons;
+    Horizon h scores the h-step rollouts u^(h)[:, v + h - 1:], pooled over the whole set (the
+    reference averages per-batch APs and skips the longest horizon: docs/reference.md#detection-ap). mAP = mean over all horizons;
     mAP_ref = mean over h = 1 .. T - v - 1, the reference's definition (its README's 0.607).
     ``bf16``: autocast the encoder and predictor (None: what ``amp="auto"`` picks for ``device``)."""
     bf16 = use_bf16("auto", device) if bf16 is None else bf16
