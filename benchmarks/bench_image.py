@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from training.augment import TwoViews
+from jepa_agent.image.augment import TwoViews
 from jepa_agent.image.train import augment_config, floors, load_data, make_config, resolve_device, train
 
 

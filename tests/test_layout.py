@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -28,17 +27,12 @@ def test_old_module_paths_are_deprecated_aliases(old, new):
     assert alias is importlib.import_module(new)
 
 
-def test_registry_lives_in_eval_agents_with_a_deprecated_alias():
+def test_registry_lives_in_eval_agents():
     import eval.baselines
     from eval import agents
 
-    with pytest.warns(DeprecationWarning, match="eval.agents"):
-        assert eval.baselines.make_agent is agents.make_agent
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert eval.baselines.WEIGHTS.is_dir()
-    with pytest.raises(AttributeError, match="no attribute"):
-        eval.baselines.no_such_name
+    assert agents.WEIGHTS is eval.baselines.WEIGHTS and eval.baselines.WEIGHTS.is_dir()
+    assert not hasattr(eval.baselines, "make_agent")  # eval.baselines holds the baselines only
 
 
 def _anchor(heading: str) -> str:

@@ -16,18 +16,4 @@ from eval.baselines.scripted import GreedyPolicy, OraclePolicy, RandomPolicy
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
-_MOVED = ("AGENTS", "Unavailable", "make_agent")
-
-
-def __getattr__(name: str):
-    if name in _MOVED:  # the registry moved to eval.agents in 0.2; these aliases go in 0.3
-        import warnings
-
-        warnings.warn(f"eval.baselines.{name} moved to eval.agents.{name}", DeprecationWarning, stacklevel=2)
-        from eval import agents
-
-        return getattr(agents, name)
-    raise AttributeError(f"module 'eval.baselines' has no attribute {name!r}")
-
-
 __all__ = ["WEIGHTS", "RandomPolicy", "GreedyPolicy", "OraclePolicy"]

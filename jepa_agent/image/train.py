@@ -32,7 +32,7 @@ from jepa_agent.image.models import ImageJEPA, JointEmbeddingLoss, build_encoder
 from jepa_agent.optim import WarmupCosine, build_optimizer
 from jepa_agent.precision import autocast, check_amp, use_bf16
 from jepa_agent.validation import load_checkpoint_file, run_cli, state_checksum, verify_state
-from training.augment import AugmentConfig, TwoViews
+from jepa_agent.image.augment import AugmentConfig, TwoViews
 from training.config_checks import IMAGE_RANGES, check_device, check_ranges
 from training.distributed import resolve_device
 from training.interrupt import CsvLog, StopSignal, atomic_save, new_dir, remove_if_empty, truncate_csv
