@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from training.augment import TwoViews
-from training.image_jepa import augment_config, floors, load_data, make_config, resolve_device, train
+from jepa_agent.image.augment import TwoViews
+from jepa_agent.image.train import augment_config, floors, load_data, make_config, resolve_device, train
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from jepa_agent.precision import autocast, use_bf16
-from training import video_jepa as vj
-from training.moving_mnist import generate_moving_mnist
+from jepa_agent.video import train as vj
+from jepa_agent.video.moving_mnist import generate_moving_mnist
 
 
 def timed(fn, repeats: int) -> float:

@@ -24,7 +24,7 @@ import torch
 from jepa_agent.precision import autocast, use_bf16
 from jepa_agent.world_model import WorldModel
 from training.wm_config import make_config
-from training.world_model import WindowSource
+from training.data import WindowSource
 
 
 def train_throughput(preset: str, steps: int, batch_size: int | None = None) -> dict:

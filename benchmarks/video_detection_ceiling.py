@@ -5,7 +5,7 @@
 
 Trains the preset's encoder and detection head end-to-end on the digit maps (binary cross-entropy,
 Adam, the preset's lr, batch and amp; no JEPA loss), then scores Average Precision on encoded real
-frames of held-out clips, as ``AP_encoder`` in ``training.video_jepa``. The self-supervised run's
+frames of held-out clips, as ``AP_encoder`` in ``jepa_agent.video.train``. The self-supervised run's
 ``AP_encoder`` below this figure is what the JEPA objective leaves out, not what the grid can hold.
 Prints one JSON line per evaluation and writes them to ``--out`` when given.
 """
@@ -21,8 +21,8 @@ import torch
 from torch.nn import functional as F
 
 from jepa_agent.precision import autocast, use_bf16
-from jepa_agent.video_models import VideoJEPA
-from training import video_jepa as vj
+from jepa_agent.video.models import VideoJEPA
+from jepa_agent.video import train as vj
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from eval.baselines import Unavailable, make_agent
+from eval.agents import Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.planning import parse_options
 from eval.runner import run_episodes

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.baselines import AGENTS, Unavailable, make_agent
-from eval.metrics import EFFICIENCY_HEADER, efficiency_cells, machine_description, summarize
+from eval.agents import AGENTS, Unavailable, make_agent
+from eval.metrics import format_table, machine_description, summarize
 from eval.runner import run_episodes
 from jepa_agent.validation import run_cli
 from tworooms_env.cli import ConfigCLI
 
-# (name in eval.baselines.AGENTS, what it uses)
+# (name in eval.agents.AGENTS, what it uses)
 METHODS = [
     ("jepa", "JEPA world model, pixels through a learned encoder, random-tier dataset + MPPI planning"),
     ("jepa-profile", "JEPA world model, hand-crafted position features (privileged), navigate-like stream + MPPI"),
@@ -81,17 +81,7 @@ def parse_checkpoints(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| method | data / budget | success@end [95 % CI] | success@any | strict | mean final dist (px) "
-             f"{EFFICIENCY_HEADER}| s/episode (median) |", "|---" * 11 + "|"]
-    for r in rows:
-        if r.get("unavailable"):
-            lines.append(f"| {r['method']} | {r['uses']} | not available: {r['unavailable']} |" + " - |" * 8)
-            continue
-        lo, hi = r["success_ci"]
-        lines.append(f"| {r['method']} | {r['uses']} | {100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
-                     f"| {100 * r['success_any_rate']:.1f} % | {100 * r['strict_success_rate']:.1f} % "
-                     f"| {r['mean_final_distance']:.2f} {efficiency_cells(r)}| {r['median_episode_seconds']:.3f} |")
-    return "\n".join(lines)
+    return format_table(rows, "method", second=("data / budget", "uses"), p90=False)
 
 
 def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:

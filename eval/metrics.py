@@ -1,4 +1,4 @@
-"""Scores of PROTOCOL.md: success@end (headline) with its Wilson interval, success@any, strict
+"""Scores of docs/protocol.md: success@end (headline) with its Wilson interval, success@any, strict
 success, final distance, seconds per episode; and the machine they were measured on.
 
 Efficiency: an episode's steps to success is the first step t >= 1 after which the dot is within
@@ -83,7 +83,7 @@ def efficiency_summary(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def machine_description() -> str:
-    """CPU model and torch thread count, or the GPU name (what PROTOCOL.md asks to report)."""
+    """CPU model and torch thread count, or the GPU name (what docs/protocol.md asks to report)."""
     try:
         import torch
 
@@ -133,39 +133,54 @@ def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-EFFICIENCY_HEADER = "| steps to success median / p90 | vs oracle median / p90 | within 50 / 100 / 200 | path to success (px) "
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """The one Markdown table writer: a header line, the separator, one line per row (short rows are
+    padded with dashes)."""
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for row in rows:
+        cells = [str(c) for c in row] + ["-"] * (len(header) - len(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+SCORE_HEADER = ("success@end [95 % CI]", "success@any", "strict (<1.41 px)", "mean final dist (px)",
+                "steps to success median / p90", "vs oracle median / p90", "within 50 / 100 / 200",
+                "path to success (px)", "s/episode median")
 
 
 def _num(value: float | None, fmt: str = ".0f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{fmt}}{suffix}"
 
 
-def efficiency_cells(r: dict[str, Any]) -> str:
-    """The efficiency columns of one summary row (dashes where the records lack them)."""
+def efficiency_cells(r: dict[str, Any]) -> list[str]:
+    """The four efficiency cells of one summary row (dashes where the records lack them)."""
     if "steps_to_success_median" not in r:
-        return "| - | - | - | - "
+        return ["-"] * 4
     within = " / ".join(f"{100 * r[f'success_within_{k}']:.0f} %" for k in SUCCESS_WITHIN)
-    return (f"| {_num(r['steps_to_success_median'])} / {_num(r['steps_to_success_p90'])} "
-            f"| {_num(r['oracle_ratio_median'], '.2f', 'x')} / {_num(r['oracle_ratio_p90'], '.2f', 'x')} "
-            f"| {within} | {_num(r['path_length_to_success_median'], '.1f')} ")
+    return [f"{_num(r['steps_to_success_median'])} / {_num(r['steps_to_success_p90'])}",
+            f"{_num(r['oracle_ratio_median'], '.2f', 'x')} / {_num(r['oracle_ratio_p90'], '.2f', 'x')}",
+            within, _num(r["path_length_to_success_median"], ".1f")]
 
 
-def format_table(rows: Sequence[dict[str, Any]], title_key: str = "method") -> str:
-    """A Markdown table of summaries (one row per method): PROTOCOL.md's columns, then efficiency."""
-    header = (
-        f"| {title_key} | episodes | success@end [95 % CI] | success@any | strict (<1.41 px) "
-        f"| mean final dist (px) {EFFICIENCY_HEADER}| s/episode median | p90 |"
-    )
-    lines = [header, "|---" * 12 + "|"]
+def score_cells(r: dict[str, Any]) -> list[str]:
+    """The cells of ``SCORE_HEADER`` for one summary row (a reason and dashes when it is unavailable)."""
+    if r.get("unavailable"):
+        return [f"not available: {r['unavailable']}"] + ["-"] * (len(SCORE_HEADER) - 1)
+    lo, hi = r["success_ci"]
+    return [f"{100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]", f"{100 * r['success_any_rate']:.1f} %",
+            f"{100 * r['strict_success_rate']:.1f} %", f"{r['mean_final_distance']:.2f}", *efficiency_cells(r),
+            f"{r['median_episode_seconds']:.3f}"]
+
+
+def format_table(rows: Sequence[dict[str, Any]], title_key: str = "method", second: tuple[str, str] = ("episodes", "episodes"),
+                 p90: bool = True) -> str:
+    """A Markdown table of summaries, one row per method: the title, a ``second`` column (header, key),
+    the protocol's scores, efficiency, seconds per episode (and their p90)."""
+    header = [title_key, second[0], *SCORE_HEADER] + (["p90"] if p90 else [])
+    lines = []
     for r in rows:
-        if r.get("unavailable"):
-            lines.append(f"| {r[title_key]} | - | not available: {r['unavailable']} |" + " - |" * 9)
-            continue
-        lo, hi = r["success_ci"]
-        lines.append(
-            f"| {r[title_key]} | {r['episodes']} | {100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
-            f"| {100 * r['success_any_rate']:.1f} % | {100 * r['strict_success_rate']:.1f} % "
-            f"| {r['mean_final_distance']:.2f} {efficiency_cells(r)}| {r['median_episode_seconds']:.3f} "
-            f"| {r['p90_episode_seconds']:.3f} |"
-        )
-    return "\n".join(lines)
+        cells = [r[title_key], r.get(second[1], "-"), *score_cells(r)]
+        if p90 and not r.get("unavailable"):
+            cells.append(f"{r['p90_episode_seconds']:.3f}")
+        lines.append(cells)
+    return markdown_table(header, lines)

@@ -1,10 +1,10 @@
-"""Evaluate an agent on PROTOCOL.md tasks of TwoRooms-v0: table, JSON, CSV, videos.
+"""Evaluate an agent on docs/protocol.md tasks of TwoRooms-v0: table, JSON, CSV, videos.
 
     python -m eval.planning --agent jepa --checkpoint PATH --planner mppi --episodes 200 --seed 7 \
         --json outputs/eval/jepa.json --csv outputs/eval/jepa.csv --videos 4
 
 Options: ``tworooms-eval --help`` (every ``--key-name`` also reads as ``key_name=value``).
-``--agent`` takes every name of ``eval.baselines.AGENTS`` (jepa, jepa-true-dynamics, random,
+``--agent`` takes every name of ``eval.agents.AGENTS`` (jepa, jepa-true-dynamics, random,
 greedy, oracle, gcbc, ...). Seconds per episode are amortised over a batch of ``--batch-size``
 episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time.
 """
@@ -20,10 +20,10 @@ from typing import Any, Literal, Sequence
 
 import torch
 
-from eval.baselines import AGENTS, Unavailable, make_agent
+from eval.agents import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.runner import EpisodeRecord, run_episodes
-from jepa_agent.planners import PlannerConfig
+from jepa_agent.planner_config import PlannerConfig
 from jepa_agent.validation import check_device, run_cli
 from tworooms_env.cli import ConfigCLI, parse_pairs
 
@@ -32,7 +32,7 @@ from tworooms_env.cli import ConfigCLI, parse_pairs
 class EvalConfig:
     """The options of ``tworooms-eval``."""
 
-    agent: str = field(default="jepa", metadata={"choices": tuple(sorted(AGENTS))})  # agent of eval.baselines.AGENTS
+    agent: str = field(default="jepa", metadata={"choices": tuple(sorted(AGENTS))})  # agent of eval.agents.AGENTS
     checkpoint: str | None = None  # world model (or learned agent) checkpoint (none: the shipped one)
     planner: str = "mppi"  # mppi | cem | grad | mppi-last (previous default) | mppi-sum | cem-stop ...
     planner_option: list[str] = field(default_factory=list)  # override PlannerConfig fields, KEY=VALUE ..., e.g. num_samples=128

@@ -1,4 +1,4 @@
-"""Run any policy on PROTOCOL.md tasks of TwoRooms-v0, many episodes in parallel batches.
+"""Run any policy on docs/protocol.md tasks of TwoRooms-v0, many episodes in parallel batches.
 
 The common policy interface (what ``--agent NAME`` factories return; JEPAAgent, the scripted,
 GCBC and SB3 baselines all follow it)::

@@ -1,4 +1,4 @@
-"""PROTOCOL.md tasks: episode i of an evaluation with seed s is task i of ``core.task_rng(s, i)``."""
+"""docs/protocol.md tasks: episode i of an evaluation with seed s is task i of ``core.task_rng(s, i)``."""
 
 from __future__ import annotations
 

@@ -13,26 +13,9 @@ from typing import Sequence
 import numpy as np
 
 from eval.runner import EpisodeRecord
-from tworooms_env.rendering import render_rgb, write_video
+from tworooms_env.rendering import draw_path, render_rgb, write_video
 
 PLAN_COLOUR = np.array([220, 40, 200], dtype=np.float64)
-
-
-def _draw_points(img: np.ndarray, points: np.ndarray, scale: int, colour: np.ndarray = PLAN_COLOUR) -> np.ndarray:
-    """Draw a polyline through ``points`` [L, 2] (env pixels) on an RGB canvas, densely sampled."""
-    points = np.asarray(points, dtype=np.float64)
-    if len(points) > 1:
-        frac = np.arange(2 * scale) / (2 * scale)
-        seg = points[:-1, None, :] + frac[None, :, None] * np.diff(points, axis=0)[:, None, :]
-        points = np.concatenate([seg.reshape(-1, 2), points[-1:]])
-    canvas = np.floor((points + 0.5) * scale).astype(np.int64)
-    size = img.shape[0]
-    ok = np.all((canvas >= 0) & (canvas < size - 1), axis=1)  # imagined points may leave the arena
-    canvas = canvas[ok]
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        r, c = canvas[:, 1] + dy, canvas[:, 0] + dx
-        img[r, c] = (0.2 * img[r, c] + 0.8 * colour).astype(np.uint8)
-    return img
 
 
 def episode_frames(record: EpisodeRecord, scale: int = 6, every: int = 1) -> np.ndarray:
@@ -48,7 +31,7 @@ def episode_frames(record: EpisodeRecord, scale: int = 6, every: int = 1) -> np.
         if current:  # the plan being executed, from where the agent is now
             plan = current[-1]
             rest = np.asarray(plan["positions"])[min(t - plan["t"], len(plan["positions"]) - 1):]
-            img = _draw_points(img.copy(), rest, scale)
+            img = draw_path(img.copy(), rest, scale, PLAN_COLOUR, 0.8)
         frames.append(img)
     return np.stack(frames)
 
@@ -77,7 +60,7 @@ def write_grid(records: Sequence[EpisodeRecord], path: str | Path, columns: int 
             raise ValueError(f"episode {rec.index} was not recorded")
         img = render_rgb(rec.positions[-1], np.asarray(rec.goal), rec.wall_x, rec.door_y, path=rec.positions, scale=scale)
         if rec.plans:
-            img = _draw_points(img.copy(), np.asarray(rec.plans[0]["positions"]), scale)
+            img = draw_path(img.copy(), rec.plans[0]["positions"], scale, PLAN_COLOUR, 0.8)
         ax.imshow(img)
         verdict = "success" if rec.success else "fail"
         ax.set_title(f"task {rec.index}: {verdict} ({rec.final_distance:.1f} px)", fontsize=8)

@@ -6,7 +6,8 @@
 """
 
 from jepa_agent.agent import JEPAAgent
-from jepa_agent.planners import CEMPlanner, MPPIPlanner, PlannerConfig, make_planner
+from jepa_agent.planner_config import PlannerConfig
+from jepa_agent.planners import CEMPlanner, MPPIPlanner, make_planner
 from jepa_agent.world_model import ModelConfig, WorldModel, load_world_model
 
 __version__ = "0.2.0.dev0"

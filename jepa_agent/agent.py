@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from jepa_agent.planners import MAX_STEP_NORM, Plan, PlannerConfig, check_world_model, make_planner
-from jepa_agent.validation import check_frames
+from jepa_agent.planner_config import PlannerConfig
+from jepa_agent.planners import MAX_STEP_NORM, Plan, check_world_model, make_planner
+from jepa_agent.validation import OBS_SHAPE, check_frames
+from tworooms_env.env import MAX_EPISODE_STEPS
 
-OBS_SHAPE = (2, 65, 65)
-MAX_EPISODE_STEPS = 200
 STUCK_PUSH = 0.5  # px: an executed action at least this large that left the frame unchanged was blocked
 STUCK_STEPS = 3  # consecutive blocked steps before the next replan that make an episode "stuck"
 

@@ -5,7 +5,7 @@ uint8 is scaled to [0, 1] here so that the model owns its input normalisation.
 
 - :class:`PixelEncoder`: a learned CNN over the whole 2-channel frame, sized for a CPU (a 2 x 2
   average pool, three small convolutions, two heads). The default of the pixel recipe.
-- :class:`ImpalaEncoder`: the reference IMPALA CNN (SPEC 3.2), 1.4M parameters, for GPU presets.
+- :class:`ImpalaEncoder`: the reference IMPALA CNN (docs/reference.md#encoder), 1.4M parameters, for GPU presets.
 - :class:`ProfileEncoder`: hand-crafted position features (privileged), CPU-first and near free. The row and column sums of each channel
   (4 x 65 numbers) hold the dot's x and y and the wall's x and door's y almost linearly because the
   walls are axis-aligned; small MLPs map them to a factored latent ``[z_agent, z_layout]``.
@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-IMG = 65
-N_CHANNELS = 2
-# Reference per-channel statistics of [0, 1] frames (SPEC 1.7), used to standardise CNN inputs.
+from tworooms_env.core import DOT_STD, N_CHANNELS
+from tworooms_env.core import IMG_SIZE as IMG
+
+# Reference per-channel statistics of [0, 1] frames (docs/reference.md#normalisation), used to standardise CNN inputs.
 _CHANNEL_MEAN = (0.0026, 0.0989)
 _CHANNEL_STD = (0.0369, 0.2986)
-# A dot's row (or column) sum is ~ 255 * sqrt(2 pi) * 1.3 ~ 831 at its peak: scale profiles to ~1.
-_DOT_PROFILE_SCALE = 255.0 * math.sqrt(2.0 * math.pi) * 1.3
+# A dot's row (or column) sum is ~ 255 * sqrt(2 pi) * DOT_STD ~ 831 at its peak: scale profiles to ~1.
+_DOT_PROFILE_SCALE = 255.0 * math.sqrt(2.0 * math.pi) * DOT_STD
 
 
 def to_float_frames(obs: torch.Tensor) -> torch.Tensor:
@@ -223,7 +224,7 @@ def _standardise(x: torch.Tensor) -> torch.Tensor:
 
 
 class _ResidualBlock(nn.Module):
-    """SPEC 3.2 variant: y = ReLU(x + Conv(ReLU(Conv(x))))."""
+    """The residual block of docs/reference.md#encoder: y = ReLU(x + Conv(ReLU(Conv(x))))."""
 
     def __init__(self, c: int):
         super().__init__()
@@ -235,7 +236,7 @@ class _ResidualBlock(nn.Module):
 
 
 class ImpalaEncoder(nn.Module):
-    """The reference IMPALA CNN (SPEC 3.2): 3 stacks (conv, max-pool, 2 residual blocks), linear, LN.
+    """The reference IMPALA CNN (docs/reference.md#encoder): 3 stacks (conv, max-pool, 2 residual blocks), linear, LN.
 
     With the default sizes (16, 32, 32) and latent 512 it has 1,426,096 parameters.
     """

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-MAX_STEP_NORM = 2.45  # pixels; the env's clip (tworooms_env.core.MAX_STEP_NORM)
+from tworooms_env.core import MAX_STEP_NORM  # pixels: the env's clip
+
 
 
 def plan_cost(d: torch.Tensor, last_idx: torch.Tensor, chunk: int, cfg: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

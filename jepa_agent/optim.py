@@ -1,12 +1,14 @@
-"""Optimisers and the learning-rate schedule for self-supervised pretraining (SPEC 6.4).
+"""Optimisers and the one learning-rate schedule of every trainer (world model, image, video).
 
 - ``LARS``: SGD with momentum and a layer-wise trust ratio; biases and norm weights (1-D
   parameters) get plain SGD-momentum without weight decay or scaling, as in the reference.
 - ``build_optimizer``: LARS or AdamW over named parameter groups, each with its own base lr.
-- ``WarmupCosine``: linear warmup then cosine decay, stepped once per ITERATION and applied to
-  every group relative to that group's own base lr. This fixes the reference's per-epoch schedule,
+- ``warmup_cosine_factor`` / ``WarmupCosine``: linear warmup then cosine decay to a final factor,
+  stepped once per ITERATION and applied to every group relative to that group's own base lr; the
+  world-model trainer (warmup ``warmup_frac`` of the steps, down to ``min_lr / lr``) and the video
+  trainer (``lr_schedule=cosine``) use the same function. This fixes the reference's per-epoch schedule,
   whose first epoch ran at the full lr with no warmup and which overwrote the probe's lr with the
-  backbone's (SPEC 8.25-8.26).
+  backbone's (docs/reference.md#optimiser-and-schedule).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A predictor steps a batch of latents ``z [B, D]`` with encoded actions ``u [B, U
 ``action_chunk = k`` the action encoder consumes k consecutive actions ``[B, k, 2]`` at once and
 the predictor jumps k environment steps per call (fewer calls when planning).
 
-- :class:`GRUPredictor`: the reference single-layer GRU (SPEC 3.3), hidden state = z, output
+- :class:`GRUPredictor`: the reference single-layer GRU (docs/reference.md#predictor), hidden state = z, output
   LayerNorm.
 - :class:`ResidualMLPPredictor`: z_next = z + h([z, u]) on the predicted part of z. With a factored
   latent the last ``static_dim`` coordinates (z_layout) are copied unchanged: walls do not move.
@@ -62,7 +62,7 @@ class ResidualMLPPredictor(nn.Module):
 
 
 class GRUPredictor(nn.Module):
-    """SPEC 3.3: h' = GRUCell(u, h = z); z_next = LayerNorm(h'). Single layer, no extra residual."""
+    """docs/reference.md#predictor: h' = GRUCell(u, h = z); z_next = LayerNorm(h'). Single layer, no extra residual."""
 
     def __init__(self, latent_dim: int, action_dim: int, norm: nn.Module | None = None):
         super().__init__()

@@ -65,8 +65,8 @@ class SIGReg(nn.Module):
 
     with psi_hat the empirical characteristic function (1/N) sum_b exp(i t y_b), weight
     w(t) = phi(t), and the integral taken by the trapezoidal rule on ``num_knots`` points in
-    [-t_max, t_max]. ``scale_by_n`` multiplies by N as in LeJEPA (the reference omits it, SPEC 8.29).
-    The loss is the mean over slices.
+    [-t_max, t_max]. ``scale_by_n`` multiplies by N as in LeJEPA (the reference omits it,
+    docs/reference.md#backbones-and-losses). The loss is the mean over slices.
     """
 
     def __init__(

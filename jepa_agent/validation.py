@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from tworooms_env.cli import USER_ERRORS, run_cli  # the one definition (re-exported here)
+from tworooms_env.core import IMG_SIZE, N_CHANNELS
 
-OBS_SHAPE = (2, 65, 65)
+OBS_SHAPE = (N_CHANNELS, IMG_SIZE, IMG_SIZE)  # uint8 frames of the env
 
 
 # ------------------------------------------------------------------------------------ frames

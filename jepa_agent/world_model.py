@@ -7,7 +7,7 @@ Usage::
     z_seq = model.unroll(z[:, 0], actions)             # [B, H, 2] px -> [B, H // k + 1, D]
     xy = model.probe(z_seq)                            # decoded positions, px
 
-The energy (paper eq. 9-13, SPEC 3.5) of a window of frames x_0..x_{T-1} with actions a_0..a_{T-2}:
+The energy (paper eq. 9-13, docs/reference.md#energy) of a window of frames x_0..x_{T-1} with actions a_0..a_{T-2}:
     z_t = f(x_t);  z^_0 = z_0,  z^_{k+1} = g(z^_k, q(a_k))                      (eq. 9-10)
     L_pred = (1/K) sum_k mean_{b,d} (z^_k - z_k)^2                               (eq. 11)
     L = pred * L_pred + onestep * L_1step + std * L_std + cov * L_cov + sim * L_sim + idm * L_idm
@@ -129,7 +129,7 @@ class WorldModel(nn.Module):
         self.variance, self.covariance = VarianceLoss(), CovarianceLoss()
         self.time_similarity = TemporalSimilarityLoss()
         self.idm = InverseDynamicsLoss(self.agent_dim, hidden=cfg.idm_hidden)
-        self.probe = Probe(cfg.latent_dim, cfg.probe_hidden)  # positions (SPEC 3.7)
+        self.probe = Probe(cfg.latent_dim, cfg.probe_hidden)  # positions (docs/reference.md#position-probe)
         self.layout_probe = Probe(cfg.latent_dim, cfg.probe_hidden)  # (wall_x, door_y): diagnostic
 
     # ------------------------------------------------------------------ planning interface
@@ -258,7 +258,8 @@ class WorldModel(nn.Module):
         terms["energy"] = total.detach()
 
         feats = z.detach()
-        if positions is not None:  # SPEC 3.7: MSE in px^2 on detached features (every 4th frame)
+        # docs/reference.md#position-probe: MSE in px^2 on detached features (every 4th frame)
+        if positions is not None:
             p = 1 if strided else 4
             terms["probe"] = (self.probe(feats[:, ::p]) - positions[:, ::p].float()).pow(2).mean()
             total = total + terms["probe"]

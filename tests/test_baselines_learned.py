@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval.baselines import gcbc_cnn as gcbc, make_agent
+from eval.agents import make_agent
+from eval.baselines import gcbc_cnn as gcbc
 from eval.baselines.gcbc_cnn import GCBCAgent, GCBCConfig, GCBCPolicy, GCBCTrainConfig
 from eval.runner import run_episodes
 from tworooms_env import core

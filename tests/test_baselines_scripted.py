@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tworooms_env  # noqa: F401
-from eval.baselines import make_agent
+from eval.agents import make_agent
 from eval.baselines.scripted import GreedyPolicy, OraclePolicy, RandomPolicy
 from eval.runner import run_episodes
 from tworooms_env import core

@@ -26,7 +26,7 @@ def traj() -> rw.Trajectories:
 
 
 def brute_force_dot(positions: np.ndarray) -> np.ndarray:
-    """The SPEC 1.2 formula evaluated at every pixel of the full image."""
+    """The dot formula of docs/reference.md#frames evaluated at every pixel of the full image."""
     y, x = np.mgrid[0 : core.IMG_SIZE, 0 : core.IMG_SIZE]
     p = np.asarray(positions, dtype=np.float64)
     d2 = (x[None] - p[:, 0, None, None]) ** 2 + (y[None] - p[:, 1, None, None]) ** 2

@@ -75,23 +75,6 @@ def test_requested_window_shares(path):
     assert natural["share_crossing"] < stats["share_crossing"]
 
 
-def test_streaming_mode_gives_fresh_batches_from_allowed_layouts():
-    stream = data.StreamingWindows(
-        batch_size=6, window=5, seed=0, config=rw.WalkConfig(length=12), split="val", pool_size=24,
-        crossing_window_share=0.5,
-    )
-    it = iter(stream)
-    batches = [next(it) for _ in range(10)]  # 4 batches per pool: spans three pools
-    assert batches[0]["frames"].shape == (6, 5, 2, 65, 65)
-    held = {tuple(x) for x in data.held_out_layouts().tolist()}
-    for b in batches:
-        assert set(zip(b["wall_x"].tolist(), b["door_y"].tolist())) <= held
-    first = next(iter(data.StreamingWindows(batch_size=6, window=5, seed=0, config=rw.WalkConfig(length=12), split="val", pool_size=24, crossing_window_share=0.5)))
-    assert torch.equal(first["positions"], batches[0]["positions"])  # seeded
-    loader = torch.utils.data.DataLoader(stream, batch_size=None)
-    assert next(iter(loader))["actions"].shape == (6, 4, 2)
-
-
 def test_minari_export_loads(tmp_path, monkeypatch):
     minari = pytest.importorskip("minari")
     pytest.importorskip("h5py")

@@ -49,7 +49,7 @@ def test_ddp_replicas_stay_identical(tmp_path):
 def _video_worker(rank: int, world: int, port: int, out_dir: str, mnist_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))
-    from training import video_jepa as vj
+    from jepa_agent.video import train as vj
 
     made = []
 
@@ -77,8 +77,8 @@ def _video_worker(rank: int, world: int, port: int, out_dir: str, mnist_dir: str
 def test_video_ddp_trains_one_model_over_two_processes(tmp_path):
     """torchrun-style video training: each process takes half of every batch; process 0 checkpoints
     and evaluates; the parameters stay identical across processes, and they trained."""
-    from training.moving_mnist import DEFAULT_MNIST_DIR
-    from training import video_jepa as vj
+    from jepa_agent.video.moving_mnist import DEFAULT_MNIST_DIR
+    from jepa_agent.video import train as vj
 
     if not any(DEFAULT_MNIST_DIR.glob("t10k-images-idx3-ubyte*")):
         pytest.skip(f"MNIST idx files not found in {DEFAULT_MNIST_DIR}")
@@ -96,7 +96,9 @@ def test_video_ddp_trains_one_model_over_two_processes(tmp_path):
 
 def test_resolve_device_is_shared_and_picks_the_local_gpu(monkeypatch):
     """One device rule for every entry point: under torchrun, 'auto' is this process's GPU (LOCAL_RANK)."""
-    from training import distributed, image_jepa, video_jepa, world_model
+    from jepa_agent.image import train as image_jepa
+    from jepa_agent.video import train as video_jepa
+    from training import distributed, world_model
 
     assert image_jepa.resolve_device is video_jepa.resolve_device is world_model.resolve_device is distributed.resolve_device
     monkeypatch.setenv("LOCAL_RANK", "1")

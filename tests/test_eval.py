@@ -8,7 +8,7 @@ import pytest
 
 import tworooms_env  # noqa: F401
 from eval import planning
-from eval.baselines import Unavailable, make_agent
+from eval.agents import Unavailable, make_agent
 from eval.metrics import efficiency_summary, format_table, path_length, steps_to_success, summarize, wilson_interval
 from eval.runner import run_episodes
 from eval.tasks import protocol_tasks

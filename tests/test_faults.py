@@ -20,6 +20,7 @@ from jepa_agent.analytic import TruePositionModel
 from jepa_agent.planners import MPPIPlanner, PlannerConfig
 from jepa_agent.validation import check_frames, state_checksum
 from jepa_agent.world_model import DEFAULT_CHECKPOINT, ModelConfig, WorldModel, checkpoint_dict, load_world_model
+from training import data
 from training import world_model as tw
 from training.interrupt import atomic_save, truncate_csv, truncate_jsonl
 from training.wm_config import make_config
@@ -205,8 +206,8 @@ def test_world_model_config_ranges(tmp_path, capsys, arg, match):
 
 
 def test_video_and_image_config_ranges(tmp_path, capsys):
-    from training import image_jepa as ij
-    from training import video_jepa as vj
+    from jepa_agent.image import train as ij
+    from jepa_agent.video import train as vj
 
     for arg, match in (("lr=-1", "lr must be > 0, got -1.0"), ("max_minutes=-1", "max_minutes"),
                        ("threads=-3", "threads"), ("device=tpu", "device must be")):
@@ -232,8 +233,8 @@ def test_failed_run_leaves_no_empty_out_dir(tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_every_trainer(tmp_path, monkeypatch, capsys):
-    from jepa_agent.image_models import JointEmbeddingLoss
-    from training import image_jepa as ij
+    from jepa_agent.image.models import JointEmbeddingLoss
+    from jepa_agent.image import train as ij
 
     real = WorldModel.energy
     monkeypatch.setattr(WorldModel, "energy", lambda self, *a, **k: (lambda t: (t[0] * np.nan, t[1]))(real(self, *a, **k)))
@@ -248,9 +249,9 @@ def test_non_finite_loss_stops_every_trainer(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(JointEmbeddingLoss, "forward", nan_loss)
     assert ij.cli(["--preset", "tiny", f"out_dir={tmp_path / 'img'}", "num_threads=1", "floors=false"]) == 1
     assert "loss is not finite" in capsys.readouterr().err
-    from jepa_agent.video_models import VideoJEPA
-    from training import video_jepa as vj
-    from training.moving_mnist import DEFAULT_MNIST_DIR
+    from jepa_agent.video.models import VideoJEPA
+    from jepa_agent.video import train as vj
+    from jepa_agent.video.moving_mnist import DEFAULT_MNIST_DIR
 
     if Path(DEFAULT_MNIST_DIR).is_dir():
         real_video = VideoJEPA.forward
@@ -269,13 +270,14 @@ def test_non_finite_loss_stops_every_trainer(tmp_path, monkeypatch, capsys):
 WM_ARGS = ["--preset", "tiny", "tensorboard=false", "threads=1", "gate_samples=0", "epochs=2", "steps_per_epoch=6"]
 SIGTERM_AT_STEP_4 = """
 import os, signal, sys
+from training import data
 from training import world_model as tw
-real = tw.WindowSource.batch
+real = data.WindowSource.batch
 def batch(self, step):
     if step == 4:
         os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler or `kill` would
     return real(self, step)
-tw.WindowSource.batch = batch
+data.WindowSource.batch = batch
 sys.exit(tw.main(sys.argv[1:]))
 """
 
@@ -301,14 +303,14 @@ def test_sigterm_saves_and_the_resumed_run_equals_the_uninterrupted_one(tmp_path
 
 
 def test_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path, monkeypatch):
-    real = tw.WindowSource.batch
+    real = data.WindowSource.batch
 
     def batch(self, step):
         if step == 1:
             os.kill(os.getpid(), signal.SIGINT)
         return real(self, step)
 
-    monkeypatch.setattr(tw.WindowSource, "batch", batch)
+    monkeypatch.setattr(data.WindowSource, "batch", batch)
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert tw.main([*WM_ARGS, f"out_dir={tmp_path}"]) == 130
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 2 and not (tmp_path / "model.pt").exists()
@@ -316,8 +318,8 @@ def test_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path, monkeypatch):
 
 
 def test_video_sigterm_resumes_exactly(tmp_path, monkeypatch):
-    from training import video_jepa as vj
-    from training.moving_mnist import DEFAULT_MNIST_DIR
+    from jepa_agent.video import train as vj
+    from jepa_agent.video.moving_mnist import DEFAULT_MNIST_DIR
 
     if not Path(DEFAULT_MNIST_DIR).is_dir():
         pytest.skip("MNIST idx files not found")
@@ -347,8 +349,8 @@ def test_video_sigterm_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_image_sigterm_mid_epoch_resumes_exactly(tmp_path, monkeypatch):
-    from jepa_agent.image_models import JointEmbeddingLoss
-    from training import image_jepa as ij
+    from jepa_agent.image.models import JointEmbeddingLoss
+    from jepa_agent.image import train as ij
 
     common = ["--preset", "tiny", "epochs=2", "eval_every=5", "num_threads=1", "floors=false"]
     full = ij.main([*common, f"out_dir={tmp_path / 'full'}"])

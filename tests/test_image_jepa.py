@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_agent.image_models import ImageJEPA, JointEmbeddingLoss, ResNet18, ViT, build_encoder
+from jepa_agent.image.models import ImageJEPA, JointEmbeddingLoss, ResNet18, ViT, build_encoder
 from jepa_agent.optim import LARS, WarmupCosine, build_optimizer, warmup_cosine_factor
 from jepa_agent.precision import cpu_has_native_bf16, use_bf16
-from training.augment import AugmentConfig, TwoViews, augment, random_resized_crop_flip
-from training.image_data import load_cifar10, load_idx, load_mnist_like, pad_to, synthetic_images
-from training.image_jepa import main, make_config, train
-from training.image_probe import knn_accuracy, linear_probe
+from jepa_agent.image.augment import AugmentConfig, TwoViews, augment, random_resized_crop_flip
+from jepa_agent.image.data import load_cifar10, load_idx, load_mnist_like, pad_to, synthetic_images
+from jepa_agent.image.train import main, make_config, train
+from jepa_agent.image.probe import knn_accuracy, linear_probe
 
 FAST = ["num_threads=1", "floors=false"]
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from eval import compare
-from eval.baselines import make_agent
+from eval.agents import make_agent
 from eval.baselines import relabel as rl
 from eval.baselines.offline import (
     METHODS, OfflineAgent, awr_weights, build_method, expectile_loss, infonce_loss, load_dataset, prepare_batch,

@@ -8,6 +8,7 @@ import torch
 
 from jepa_agent.encoders import PixelEncoder
 from jepa_agent.world_model import WorldModel, load_world_model
+from training import data
 from training import world_model as tw
 from training.data import render_windows
 from training.wm_config import make_config
@@ -63,7 +64,7 @@ def test_strided_windows_render_every_kth_frame():
 
 def test_tiny_pixel_run_from_a_dataset_lowers_the_loss_and_records_the_data(tmp_path, random_dataset):
     cfg = pixel_cfg(tmp_path, random_dataset, "epochs=1", "steps_per_epoch=80", "batch_size=16", "lr=3e-3")
-    source = tw.WindowSource(cfg)
+    source = data.WindowSource(cfg)
     fixed = source.batch(10_000)
     assert fixed["frames"].shape == (16, 5, 2, 65, 65)  # window 9, every 2nd frame
     torch.manual_seed(cfg.seed)

@@ -78,7 +78,8 @@ def test_mppi_weights_follow_the_formula():
     tau = 0.7
     expected = torch.exp(-(costs - 1.0) / tau)
     assert torch.allclose(mppi_weights(costs, tau), expected / expected.sum())
-    expected_mul = torch.exp(-tau * (costs - 1.0))  # the reference code's variant (SPEC 8.14)
+    # the reference code's variant (docs/reference.md#mppi-as-the-reference-runs-it)
+    expected_mul = torch.exp(-tau * (costs - 1.0))
     assert torch.allclose(mppi_weights(costs, tau, "multiply"), expected_mul / expected_mul.sum())
     gap = (costs - 1.0) / 4.0
     assert torch.allclose(mppi_weights(costs, tau, normalize=True), torch.exp(-gap / tau) / torch.exp(-gap / tau).sum())
@@ -213,3 +214,13 @@ def test_errors():
         planner.plan(TruePositionModel(), latents([[1.0, 1.0]]), latents([[1.0, 1.0]] * 2), 5)
     with pytest.raises(ValueError, match="steps_left"):
         planner.plan(TruePositionModel(), latents([[1.0, 1.0]]), latents([[1.0, 1.0]]), 0)
+
+
+def test_planner_config_rejects_unknown_distance_and_temperature_mode():
+    from jepa_agent.planner_config import PlannerConfig as Config
+
+    assert Config is PlannerConfig  # jepa_agent.planners re-exports it
+    with pytest.raises(ValueError, match="distance must be one of"):
+        Config(distance="l1")
+    with pytest.raises(ValueError, match="temperature_mode must be one of"):
+        Config(temperature_mode="add")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from jepa_agent.world_model import FORMAT_VERSION, WorldModel, load_world_model
+from training import data
 from training import world_model as tw
 from tworooms_env import families
 from training.diagnostics import collapse_warning, run_gates
@@ -54,7 +55,7 @@ def test_main_reports_bad_keys(capsys):
 
 def test_loss_falls_on_tiny_model(tmp_path):
     cfg = tiny(tmp_path, "epochs=1", "steps_per_epoch=40", "log_every=5", "gate_samples=0", "batch_size=16", "lr=3e-3")
-    fixed = tw.WindowSource(cfg, rank=0).batch(10_000)  # a held-out batch
+    fixed = data.WindowSource(cfg, rank=0).batch(10_000)  # a held-out batch
     layout = torch.stack([fixed["wall_x"], fixed["door_y"]], 1)
     torch.manual_seed(cfg.seed)
     before = WorldModel(cfg.model_config())
@@ -94,7 +95,7 @@ def test_resume_rejects_other_formats_and_configs(tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = tiny(tmp_path, "gate_samples=0", "steps_per_epoch=2", "epochs=3")
-    real = tw.WindowSource.batch
+    real = data.WindowSource.batch
 
     def poisoned(self, step):
         batch = real(self, step)
@@ -102,7 +103,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
             batch["actions"] = batch["actions"] * float("nan")
         return batch
 
-    monkeypatch.setattr(tw.WindowSource, "batch", poisoned)
+    monkeypatch.setattr(data.WindowSource, "batch", poisoned)
     with pytest.raises(FloatingPointError, match="step 3"):
         tw.train(cfg, progress=False)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -111,14 +112,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 def test_ctrl_c_saves_and_stops(tmp_path, monkeypatch):
     cfg = tiny(tmp_path, "gate_samples=0", "steps_per_epoch=50", "epochs=1")
-    real = tw.WindowSource.batch
+    real = data.WindowSource.batch
 
     def interrupting(self, step):
         if step == 2:
             os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C
         return real(self, step)
 
-    monkeypatch.setattr(tw.WindowSource, "batch", interrupting)
+    monkeypatch.setattr(data.WindowSource, "batch", interrupting)
     _, summary = tw.train(cfg, progress=False)
     assert summary["status"] == "interrupted"
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 3
@@ -134,7 +135,7 @@ def test_missing_dataset_is_collected_on_first_use(tmp_path, capsys):
 
 def test_frames_path_trains_too(tmp_path):
     cfg = tiny(tmp_path, "fast_profiles=false", "gate_samples=0", "epochs=1", "steps_per_epoch=2")
-    batch = tw.WindowSource(cfg).batch(0)
+    batch = data.WindowSource(cfg).batch(0)
     assert batch["frames"].shape == (cfg.batch_size, cfg.window, 2, 65, 65)
     _, summary = tw.train(cfg, progress=False)
     assert summary["status"] == "finished"
@@ -153,7 +154,7 @@ def test_gates_and_collapse_warning():
 
 
 def test_unroll_eval_writes_outputs(tmp_path):
-    from training.unroll_eval import unroll_eval
+    from eval.unroll import unroll_eval
 
     model = WorldModel(make_config(["--preset", "tiny"]).model_config())
     out = unroll_eval(model, tmp_path, n=4, horizon=8, seed=0)

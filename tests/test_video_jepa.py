@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_agent.video_models import VideoJEPA, VideoModelConfig, average_precision
-from training import video_jepa as vj
-from training.moving_mnist import (
+from jepa_agent.video.models import VideoJEPA, VideoModelConfig, average_precision
+from jepa_agent.video import train as vj
+from jepa_agent.video.moving_mnist import (
     CANVAS, DIGIT, DEFAULT_MNIST_DIR, INK_THRESHOLD, detection_maps, detection_maps_from_pixels,
     generate_moving_mnist, load_mnist_images,
 )  # fmt: skip
@@ -109,8 +109,8 @@ def small_model(**kw) -> VideoJEPA:
 def test_reference_sizes_match_spec():
     model = VideoJEPA(VideoModelConfig())
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(model.encoder) == 89_280  # SPEC 5.2: ~89.3k
-    assert round(count(model.predictor) / 1e6, 2) == 2.03  # SPEC 5.2: ~2.03M
+    assert count(model.encoder) == 89_280  # docs/reference.md#model: ~89.3k
+    assert round(count(model.predictor) / 1e6, 2) == 2.03  # docs/reference.md#model: ~2.03M
 
 
 @pytest.mark.parametrize("downsample", [1, 4, 8])

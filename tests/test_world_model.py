@@ -107,7 +107,7 @@ def test_zero_coefficients_switch_terms_off():
 
 
 def test_profile_fast_path_matches_frames():
-    from training.world_model import profiles_from_positions
+    from training.data import profiles_from_positions
 
     rng = np.random.default_rng(3)
     wall_x, door_y = core.sample_layouts(rng, 40)

@@ -19,7 +19,7 @@ WORLD_MODEL_RANGES = {
     "cross_wall_rate": "[0, 1]", "wall_bump_rate": "[0, 1]", "step_mean": "> 0", "step_std": ">= 0",
     "step_max": "> 0", "dataset_size": ">= 1", "frame_stride": ">= 1",
 }
-# training.video_jepa.VideoJEPAConfig
+# jepa_agent.video.train.VideoJEPAConfig
 VIDEO_RANGES = {
     "lr": "> 0", "decoder_lr": "> 0", "iterations": ">= 1", "batch_size": ">= 1", "warmup_iterations": ">= 1",
     "max_minutes": ">= 0", "stop_after": ">= 0", "log_every": ">= 1", "eval_every": ">= 0",
@@ -28,7 +28,7 @@ VIDEO_RANGES = {
     "val_digit_fraction": "(0, 1)", "enc_hidden": ">= 1", "dim": ">= 1", "pred_hidden": ">= 1",
     "pred_levels": ">= 1", "context": ">= 1", "steps": ">= 1", "downsample": ">= 1",
 }
-# training.image_jepa.ImageJEPAConfig (lr is checked before it is scaled with the batch size)
+# jepa_agent.image.train.ImageJEPAConfig (lr is checked before it is scaled with the batch size)
 IMAGE_RANGES = {
     "lr": "> 0", "probe_lr": "> 0", "weight_decay": ">= 0", "batch_size": ">= 1", "epochs": ">= 1",
     "warmup_epochs": ">= 0", "crop_scale_min": "(0, 1]", "flip_p": "[0, 1]", "jitter_p": "[0, 1]",

@@ -21,8 +21,11 @@ item). Three ways to get batches::
     windows = TrajectoryWindows.from_file("data/tworooms.npz", window=17, split="train")
     batch = windows.sample_batch(64, rng)                 # one batch, numpy Generator
     loader = windows.loader(batch_size=64, num_batches=1000, seed=0)   # torch DataLoader
-    stream = StreamingWindows(batch_size=64, window=17, seed=0)        # infinite fresh data
-    for batch in stream: ...
+    batch = WindowSource(cfg).batch(step)                 # the trainer's: file or fresh stream
+
+``WindowSource`` is the world-model trainer's source: a batch is a pure function of (seed, rank,
+step), from a dataset file or from freshly generated walks; for a profile encoder it streams the
+row and column sums (``profiles_from_positions``) instead of frames.
 
 Window composition: ``crossing_window_share`` (and ``contact_window_share``) ask that this
 fraction of windows is drawn among those containing a door crossing (a centre-wall contact); the
@@ -36,13 +39,25 @@ With a single layout in the data (fixed wall) the split falls back to the last 1
 
 from __future__ import annotations
 
+import math
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset
 
 from tworooms_env import core
-from tworooms_env.dataset import WindowIndex, load_trajectories
+from tworooms_env.collect import write_dataset
+from tworooms_env.dataset import WindowIndex, load_trajectories, read_metadata, sha256_file
+from tworooms_env.families import segment_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
+
+if TYPE_CHECKING:
+    from training.wm_config import TrainConfig
 
 SPLITS = ("all", "train", "val")
 
@@ -77,17 +92,6 @@ def split_indices(
         held = held_out_layouts(val_fraction, seed)
         is_val = np.isin(codes, _layout_code(held[:, 0], held[:, 1]))
     return np.flatnonzero(is_val if split == "val" else ~is_val)
-
-
-def allowed_layouts(split: str, val_fraction: float = 0.1, seed: int = 0) -> np.ndarray:
-    """The random-wall layouts a split may use: [K, 2] (for the streaming mode)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    layouts = core.all_layouts()
-    if split == "all":
-        return layouts
-    held = np.isin(_layout_code(layouts[:, 0], layouts[:, 1]), _layout_code(*held_out_layouts(val_fraction, seed).T))
-    return layouts[held if split == "val" else ~held]
 
 
 # ------------------------------------------------------------------------------- rendering
@@ -127,6 +131,36 @@ def _render_into(out: np.ndarray, positions: np.ndarray, wall_x: np.ndarray, doo
         core.render_frames(positions, wall_x, door_y, out=out)
     except TypeError:  # render_frames without an out= parameter
         out[...] = core.render_frames(positions, wall_x, door_y)
+
+
+@lru_cache(maxsize=1)
+def _wall_profile_table() -> tuple[np.ndarray, np.ndarray]:
+    """Row and column sums of the wall channel of every layout: int32 [25, 45, 65] each."""
+    wx = np.arange(core.WALL_X_MIN, core.WALL_X_MAX + 1)
+    dy = np.arange(core.DOOR_Y_MIN, core.DOOR_Y_MAX + 1)
+    walls = np.stack([np.stack([core.render_walls(w, d) for d in dy]) for w in wx])  # [25, 45, 65, 65]
+    return walls.sum(axis=3, dtype=np.int32), walls.sum(axis=2, dtype=np.int32)
+
+
+def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: np.ndarray):
+    """The raw profiles of ``core.render_frames(positions, wall_x, door_y)`` without rendering.
+
+    Returns (rows, cols) int32 [N, 2, 65] each, equal to the row and column sums of the rendered
+    uint8 frames (``ProfileEncoder.raw_profiles``): the dot's 9 x 9 patch is summed where it
+    lands and the walls' sums are read from a per-layout table. ~100x cheaper than rendering.
+    """
+    patch, row0, col0 = core.dot_patches(positions)
+    n, k = patch.shape[0], patch.shape[1]
+    rows = np.zeros((n, 2, core.IMG_SIZE), dtype=np.int32)
+    cols = np.zeros((n, 2, core.IMG_SIZE), dtype=np.int32)
+    idx = np.arange(n)[:, None]
+    rows[idx, 0, row0[:, None] + np.arange(k)] = patch.sum(axis=2, dtype=np.int32)
+    cols[idx, 0, col0[:, None] + np.arange(k)] = patch.sum(axis=1, dtype=np.int32)
+    wall_rows, wall_cols = _wall_profile_table()
+    wi, di = np.asarray(wall_x) - core.WALL_X_MIN, np.asarray(door_y) - core.DOOR_Y_MIN
+    rows[:, 1], cols[:, 1] = wall_rows[wi, di], wall_cols[wi, di]
+    return rows, cols
+
 
 
 def _identity(batch):
@@ -216,49 +250,91 @@ class WindowBatchSampler:
             yield self.ds.sample_ids(self.batch_size, rng).tolist()
 
 
-class StreamingWindows(IterableDataset):
-    """Infinite batches from freshly generated trajectories (same generator as the collector).
-
-    Trajectories are generated ``pool_size`` at a time; each pool serves
-    ``pool_size * windows_per_trajectory / batch_size`` batches before a new one is drawn.
-    Each DataLoader worker draws from its own generator seeded (seed, worker id). Use with
-    ``DataLoader(stream, batch_size=None)`` or iterate directly.
-    """
-
-    def __init__(
-        self,
-        batch_size: int = 64,
-        window: int = 17,
-        seed: int = 0,
-        config: WalkConfig | None = None,
-        split: str = "all",
-        val_fraction: float = 0.1,
-        split_seed: int = 0,
-        pool_size: int = 4096,
-        windows_per_trajectory: float = 1.0,
-        crossing_window_share: float | None = None,
-        contact_window_share: float | None = None,
-    ):
-        self.config = config or WalkConfig()
-        if not 2 <= window <= self.config.length:
-            raise ValueError(f"window must be in [2, {self.config.length}], got {window}")
-        self.batch_size, self.window, self.seed = batch_size, window, seed
-        self.layouts = None if self.config.fixed_wall else allowed_layouts(split, val_fraction, split_seed)
-        self.pool_size = pool_size
-        self.batches_per_pool = max(1, int(round(pool_size * windows_per_trajectory / batch_size)))
-        self.shares = (crossing_window_share, contact_window_share)
-
-    def __iter__(self):
-        info = get_worker_info()
-        rng = np.random.default_rng([self.seed, 0 if info is None else info.id])
-        while True:
-            traj = generate_trajectories(rng, self.pool_size, self.config, self.layouts)
-            ds = TrajectoryWindows(traj, self.window, *self.shares)
-            for _ in range(self.batches_per_pool):
-                yield ds.sample_batch(self.batch_size, rng)
-
-
 def subset(traj: Trajectories, rows: np.ndarray) -> Trajectories:
     """The trajectories ``rows`` of ``traj`` (copies)."""
     fields = ("positions", "actions", "blocked", "wall_x", "door_y", "kind")
     return Trajectories(**{f: getattr(traj, f)[rows] for f in fields})
+
+
+# ---------------------------------------------------------------------- the trainer's source
+def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
+    """The dataset ``cfg.dataset`` names, collected on first use; checked against the config.
+
+    Returns what a checkpoint records of it: path, name, tier, trajectories, length, sha256.
+    Raises ValueError when the file's tier or generator parameters differ from the config's
+    (a dataset cannot honour rates it was not written with).
+    """
+    path = Path(cfg.dataset)
+    if not path.is_file():
+        if rank != 0 or os.environ.get("WORLD_SIZE", "1") != "1":
+            raise FileNotFoundError(f"dataset file {path} not found; write it first with `tworooms-collect --tier "
+                                    f"{cfg.data_tier} --dataset {path}` (DDP runs do not collect)")
+        tier = cfg.tier_config()
+        print(f"dataset {path} not found: collecting {cfg.dataset_size:,} trajectories of tier {tier.tier!r} "
+              f"(tworooms-collect --tier {tier.tier} --num-trajectories {cfg.dataset_size} --dataset {path}) ...",
+              file=sys.stderr)
+        write_dataset(path, tier, cfg.dataset_size, seed=0, window=cfg.window)
+    meta = read_metadata(path)
+    tier = meta.get("tier", "random" if meta.get("generator", "").startswith("tworooms_env.random_walk") else None)
+    if tier != cfg.data_tier:
+        raise ValueError(f"dataset {path} holds tier {tier!r} but data_tier={cfg.data_tier!r}; set data_tier to the "
+                         "file's tier or point dataset= at a file of that tier")
+    params = meta.get("generator_params", {})
+    from training.wm_config import STREAM_KEYS
+
+    wrong = {k: (getattr(cfg, k), params[k]) for k in STREAM_KEYS
+             if k in params and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
+    if wrong:
+        text = ", ".join(f"{k}={mine!r} (file: {theirs!r})" for k, (mine, theirs) in wrong.items())
+        raise ValueError(f"dataset {path} cannot honour {text}: collect a dataset with these rates, set them to "
+                         "the file's values, or stream fresh windows with dataset=''")
+    if meta.get("length", 0) < cfg.window:
+        raise ValueError(f"dataset {path} holds trajectories of {meta.get('length')} states, shorter than "
+                         f"window={cfg.window}")
+    return {"path": str(path), "name": path.name, "tier": tier, "trajectories": int(meta["num_trajectories"]),
+            "length": int(meta["length"]), "sha256": sha256_file(path)}
+
+
+class WindowSource:
+    """Batches of windows as a pure function of (seed, rank, step): exact resume for free.
+
+    From the dataset file ``cfg.dataset`` (windows drawn uniformly over every stored trajectory and
+    start), or streamed fresh from the generator when ``cfg.dataset`` is empty.
+    """
+
+    def __init__(self, cfg: TrainConfig, rank: int = 0, dataset_info: dict | None = None):
+        self.cfg, self.rank = cfg, rank
+        # A profile encoder only reads row / column sums: stream those instead of frames.
+        self.profiles = cfg.encoder == "profile" and cfg.fast_profiles and not cfg.dataset
+        self.dataset = None
+        self.info = {"tier": cfg.data_tier, "stream": True}
+        if cfg.dataset:
+            self.info = dataset_info or prepare_dataset(cfg, rank)
+            self.dataset = TrajectoryWindows.from_file(cfg.dataset, window=cfg.window, split="train")
+        else:
+            self.walk = WalkConfig(length=cfg.window, cross_wall_rate=cfg.cross_wall_rate,
+                                   wall_bump_rate=cfg.wall_bump_rate, fixed_wall=cfg.fixed_wall,
+                                   step_mean=cfg.step_mean, step_std=cfg.step_std, step_max=cfg.step_max)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.cfg.seed, self.rank, step])
+        if self.dataset is not None:
+            return self.dataset.sample_batch(self.cfg.batch_size, rng, self.cfg.frame_stride)
+        n, t_len = self.cfg.batch_size, self.cfg.window
+        n_seg = int(round(self.cfg.segment_rate * n))
+        traj = generate_trajectories(rng, n - n_seg, self.walk)  # one window per trajectory
+        if n_seg:
+            traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk, self.cfg.parallel_rate,
+                                                                           self.cfg.door_aim_rate, self.cfg.push_rate,
+                                                                           self.cfg.detour_rate)])
+        if not self.profiles:
+            return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len, self.cfg.frame_stride)
+        rows, cols = profiles_from_positions(traj.positions.reshape(-1, 2), np.repeat(traj.wall_x, t_len),
+                                             np.repeat(traj.door_y, t_len))
+        return {
+            "profiles": (torch.from_numpy(rows.reshape(n, t_len, 2, -1)), torch.from_numpy(cols.reshape(n, t_len, 2, -1))),
+            "actions": torch.from_numpy(traj.actions),
+            "positions": torch.from_numpy(traj.positions),
+            "wall_x": torch.from_numpy(traj.wall_x.astype(np.int64)),
+            "door_y": torch.from_numpy(traj.door_y.astype(np.int64)),
+        }

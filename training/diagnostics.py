@@ -1,6 +1,6 @@
 """Cheap gates that tell whether a world model can plan, before any episode is run; collapse checks.
 
-MEASUREMENTS.md: a model that decodes the door's height to < 1 px and stops at closed walls
+docs/experiments/: a model that decodes the door's height to < 1 px and stops at closed walls
 (< 2 % of pushes predicted to pass through) is worth a planning run; one that does not, is not.
 
     gates = run_gates(model, n=512, seed=0)   # dict of floats, see the function docstrings

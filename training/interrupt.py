@@ -7,6 +7,7 @@
   (temporary files are removed) in code that has no loop to stop, such as a file being written.
 - ``atomic_save``: ``torch.save`` to a temporary name, then rename; the temporary file is removed
   on any exit, so a crash mid-save never destroys the last good checkpoint nor leaves debris.
+- ``CsvLog``: the one CSV log of every trainer (rows appended as dicts; a new column widens the file).
 - ``truncate_csv`` / ``truncate_jsonl``: drop log rows past the step a run resumes from, so that
   rows appended after a resume are never duplicates.
 - ``new_dir`` / ``remove_if_empty``: an out_dir created by a run that failed before writing
@@ -48,6 +49,44 @@ def _rewrite(path: Path, text: str) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class CsvLog:
+    """Append rows (dicts) to a CSV file: the training log of every trainer.
+
+    The columns are the file's header, else the first row's keys. A row with a key the header lacks
+    rewrites the file once with the widened header (earlier rows get empty cells), so that a column
+    written only now and then (an evaluation every few epochs) is never dropped. ``append=False``
+    starts a fresh file; on resume, ``truncate_csv`` first drops the rows past the resumed step.
+    """
+
+    def __init__(self, path: str | Path, append: bool = True):
+        self.path, self.columns = Path(path), None
+        if not append and self.path.exists():
+            self.path.unlink()
+        if self.path.is_file():
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f), None)
+            self.columns = header or None
+
+    def write(self, row: dict) -> None:
+        if self.columns is not None and any(k not in self.columns for k in row):
+            with open(self.path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.columns += [k for k in row if k not in self.columns]
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            _rewrite(self.path, buf.getvalue())
+        new = self.columns is None
+        if new:
+            self.columns = list(row)
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
 
 
 def truncate_csv(path: str | Path, last_step: int, key: str = "step") -> int:
@@ -104,5 +143,5 @@ def remove_if_empty(path: str | Path, created: bool) -> None:
         path.rmdir()
 
 
-__all__ = ["StopSignal", "Interrupted", "raise_on_signals", "atomic_save", "truncate_csv", "truncate_jsonl",
+__all__ = ["StopSignal", "Interrupted", "raise_on_signals", "atomic_save", "CsvLog", "truncate_csv", "truncate_jsonl",
            "new_dir", "remove_if_empty"]

@@ -41,12 +41,12 @@ class TrainConfig(ModelConfig):
     door_aim_rate: float = 0.25  # of the planner-like windows: share aimed straight through the door
     push_rate: float = 0.2  # of the planner-like windows: share pushing into the centre wall, mostly diagonally
     detour_rate: float = 0.3  # of the planner-like windows: share of goal-directed door detours (noisy door routes)
-    step_mean: float = 1.2  # random-walk step length (px): truncated normal (SPEC 2.4)
+    step_mean: float = 1.2  # random-walk step length (px): truncated normal (docs/reference.md#random-walks)
     step_std: float = 0.6  # standard deviation of the random-walk step length (px)
     step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45
     fixed_wall: bool = False  # one layout only (wall 32, door 18)
     fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
-    # ---- optimisation (SPEC 3.6)
+    # ---- optimisation (docs/reference.md#optimisation)
     batch_size: int = 256  # windows per step
     epochs: int = 18  # epochs of steps_per_epoch steps (a checkpoint and the gates after each)
     steps_per_epoch: int = 600  # optimiser steps per epoch
@@ -137,7 +137,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # hand-crafted position features (privileged) on a stream of layout-aware and expert-route windows
     "profile": dict(data_tier="navigate", amp="off", out_dir="outputs/world_model/profile"),
-    "reference": dict(  # SPEC 3: the paper's model, data and optimisation
+    # the paper's model, data and optimisation (docs/reference.md#world-model-action-conditioned-video-jepa)
+    "reference": dict(
         encoder="impala", latent_dim=512, layout_dim=0, predictor="gru", action_chunk=1, rollout_steps=8,
         pred_coeff=1.0, onestep_coeff=0.0, layout_std_coeff=0.0, layout_cov_coeff=0.0, probe_hidden=512,
         idm_hidden=256, window=17, data_tier="random", **{**_RANDOM_TIER, "step_mean": 1.0, "step_std": 0.4,

@@ -15,189 +15,37 @@ epoch), TensorBoard events (if installed).
 Data: each step's batch is drawn from a generator seeded with (seed, rank, step), so a resumed
 run sees exactly the batches the uninterrupted run would have seen (exact resume). Windows are
 fresh random-walk trajectories of ``window`` states (``tworooms_env.random_walk``), rendered per
-batch by ``training.data.render_windows``; or windows of a stored dataset (``dataset=path``).
+batch by ``training.data.WindowSource``; or windows of a stored dataset (``dataset=path``).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import random
 import sys
 import time
 from contextlib import nullcontext
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from jepa_agent.optim import WarmupCosine
 from jepa_agent.precision import autocast as amp_autocast
 from jepa_agent.precision import use_bf16
 from jepa_agent.regularizers import effective_rank
 from jepa_agent.validation import load_checkpoint_file
 from jepa_agent.world_model import WorldModel, check_checkpoint, checkpoint_dict
-from training.data import TrajectoryWindows, render_windows
+from training.data import WindowSource
 from training.diagnostics import collapse_warning, run_gates
 from training.distributed import resolve_device, setup_distributed
-from training.interrupt import Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
-from training.wm_config import CLI, STREAM_KEYS, TrainConfig, make_config  # noqa: F401 (CLI: the flags)
-from tworooms_env import core
-from tworooms_env.collect import write_dataset
-from tworooms_env.dataset import read_metadata, sha256_file
-from tworooms_env.families import segment_trajectories
-from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
-
-
-# ------------------------------------------------------------------------------------ data
-@lru_cache(maxsize=1)
-def _wall_profile_table() -> tuple[np.ndarray, np.ndarray]:
-    """Row and column sums of the wall channel of every layout: int32 [25, 45, 65] each."""
-    wx = np.arange(core.WALL_X_MIN, core.WALL_X_MAX + 1)
-    dy = np.arange(core.DOOR_Y_MIN, core.DOOR_Y_MAX + 1)
-    walls = np.stack([np.stack([core.render_walls(w, d) for d in dy]) for w in wx])  # [25, 45, 65, 65]
-    return walls.sum(axis=3, dtype=np.int32), walls.sum(axis=2, dtype=np.int32)
-
-
-def profiles_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: np.ndarray):
-    """The raw profiles of ``core.render_frames(positions, wall_x, door_y)`` without rendering.
-
-    Returns (rows, cols) int32 [N, 2, 65] each, equal to the row and column sums of the rendered
-    uint8 frames (``ProfileEncoder.raw_profiles``): the dot's 9 x 9 patch is summed where it
-    lands and the walls' sums are read from a per-layout table. ~100x cheaper than rendering.
-    """
-    patch, row0, col0 = core.dot_patches(positions)
-    n, k = patch.shape[0], patch.shape[1]
-    rows = np.zeros((n, 2, core.IMG_SIZE), dtype=np.int32)
-    cols = np.zeros((n, 2, core.IMG_SIZE), dtype=np.int32)
-    idx = np.arange(n)[:, None]
-    rows[idx, 0, row0[:, None] + np.arange(k)] = patch.sum(axis=2, dtype=np.int32)
-    cols[idx, 0, col0[:, None] + np.arange(k)] = patch.sum(axis=1, dtype=np.int32)
-    wall_rows, wall_cols = _wall_profile_table()
-    wi, di = np.asarray(wall_x) - core.WALL_X_MIN, np.asarray(door_y) - core.DOOR_Y_MIN
-    rows[:, 1], cols[:, 1] = wall_rows[wi, di], wall_cols[wi, di]
-    return rows, cols
-
-
-def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
-    """The dataset ``cfg.dataset`` names, collected on first use; checked against the config.
-
-    Returns what a checkpoint records of it: path, name, tier, trajectories, length, sha256.
-    Raises ValueError when the file's tier or generator parameters differ from the config's
-    (a dataset cannot honour rates it was not written with).
-    """
-    path = Path(cfg.dataset)
-    if not path.is_file():
-        if rank != 0 or os.environ.get("WORLD_SIZE", "1") != "1":
-            raise FileNotFoundError(f"dataset file {path} not found; write it first with `tworooms-collect --tier "
-                                    f"{cfg.data_tier} --out {path}` (DDP runs do not collect)")
-        tier = cfg.tier_config()
-        print(f"dataset {path} not found: collecting {cfg.dataset_size:,} trajectories of tier {tier.tier!r} "
-              f"(tworooms-collect --tier {tier.tier} --num-trajectories {cfg.dataset_size} --out {path}) ...",
-              file=sys.stderr)
-        write_dataset(path, tier, cfg.dataset_size, seed=0, window=cfg.window)
-    meta = read_metadata(path)
-    tier = meta.get("tier", "random" if meta.get("generator", "").startswith("tworooms_env.random_walk") else None)
-    if tier != cfg.data_tier:
-        raise ValueError(f"dataset {path} holds tier {tier!r} but data_tier={cfg.data_tier!r}; set data_tier to the "
-                         "file's tier or point dataset= at a file of that tier")
-    params = meta.get("generator_params", {})
-    wrong = {k: (getattr(cfg, k), params[k]) for k in STREAM_KEYS
-             if k in params and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
-    if wrong:
-        text = ", ".join(f"{k}={mine!r} (file: {theirs!r})" for k, (mine, theirs) in wrong.items())
-        raise ValueError(f"dataset {path} cannot honour {text}: collect a dataset with these rates, set them to "
-                         "the file's values, or stream fresh windows with dataset=''")
-    if meta.get("length", 0) < cfg.window:
-        raise ValueError(f"dataset {path} holds trajectories of {meta.get('length')} states, shorter than "
-                         f"window={cfg.window}")
-    return {"path": str(path), "name": path.name, "tier": tier, "trajectories": int(meta["num_trajectories"]),
-            "length": int(meta["length"]), "sha256": sha256_file(path)}
-
-
-class WindowSource:
-    """Batches of windows as a pure function of (seed, rank, step): exact resume for free.
-
-    From the dataset file ``cfg.dataset`` (windows drawn uniformly over every stored trajectory and
-    start), or streamed fresh from the generator when ``cfg.dataset`` is empty.
-    """
-
-    def __init__(self, cfg: TrainConfig, rank: int = 0, dataset_info: dict | None = None):
-        self.cfg, self.rank = cfg, rank
-        # A profile encoder only reads row / column sums: stream those instead of frames.
-        self.profiles = cfg.encoder == "profile" and cfg.fast_profiles and not cfg.dataset
-        self.dataset = None
-        self.info = {"tier": cfg.data_tier, "stream": True}
-        if cfg.dataset:
-            self.info = dataset_info or prepare_dataset(cfg, rank)
-            self.dataset = TrajectoryWindows.from_file(cfg.dataset, window=cfg.window, split="train")
-        else:
-            self.walk = WalkConfig(length=cfg.window, cross_wall_rate=cfg.cross_wall_rate,
-                                   wall_bump_rate=cfg.wall_bump_rate, fixed_wall=cfg.fixed_wall,
-                                   step_mean=cfg.step_mean, step_std=cfg.step_std, step_max=cfg.step_max)
-
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.cfg.seed, self.rank, step])
-        if self.dataset is not None:
-            return self.dataset.sample_batch(self.cfg.batch_size, rng, self.cfg.frame_stride)
-        n, t_len = self.cfg.batch_size, self.cfg.window
-        n_seg = int(round(self.cfg.segment_rate * n))
-        traj = generate_trajectories(rng, n - n_seg, self.walk)  # one window per trajectory
-        if n_seg:
-            traj = Trajectories.concatenate([traj, segment_trajectories(rng, n_seg, t_len, self.walk, self.cfg.parallel_rate,
-                                                                           self.cfg.door_aim_rate, self.cfg.push_rate,
-                                                                           self.cfg.detour_rate)])
-        if not self.profiles:
-            return render_windows(traj, np.arange(n), np.zeros(n, dtype=np.int64), t_len, self.cfg.frame_stride)
-        rows, cols = profiles_from_positions(traj.positions.reshape(-1, 2), np.repeat(traj.wall_x, t_len),
-                                             np.repeat(traj.door_y, t_len))
-        return {
-            "profiles": (torch.from_numpy(rows.reshape(n, t_len, 2, -1)), torch.from_numpy(cols.reshape(n, t_len, 2, -1))),
-            "actions": torch.from_numpy(traj.actions),
-            "positions": torch.from_numpy(traj.positions),
-            "wall_x": torch.from_numpy(traj.wall_x.astype(np.int64)),
-            "door_y": torch.from_numpy(traj.door_y.astype(np.int64)),
-        }
+from training.interrupt import CsvLog, Interrupted, StopSignal, atomic_save, remove_if_empty, truncate_csv
+from training.wm_config import CLI, TrainConfig, make_config  # noqa: F401 (CLI: the flags)
 
 
 # ---------------------------------------------------------------------------- infrastructure
-def warmup_cosine(total: int, warmup_frac: float, min_factor: float):
-    """LR factor per step: linear warmup then cosine down to ``min_factor`` (SPEC 3.6)."""
-    warmup = max(1, int(warmup_frac * total))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return max(1e-8, step / warmup)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-class CsvLog:
-    """Append rows to a CSV file; the columns are fixed by the first row."""
-
-    def __init__(self, path: Path):
-        self.path, self.columns = path, None
-        if path.is_file():
-            with open(path) as f:
-                header = f.readline().strip()
-            self.columns = header.split(",") if header else None
-
-    def write(self, row: dict) -> None:
-        new = self.columns is None
-        if new:
-            self.columns = list(row)
-        with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
-
-
 def _tensorboard(out_dir: Path, enabled: bool):
     if not enabled:
         return None
@@ -248,7 +96,7 @@ def train(cfg: TrainConfig, stop_after: int = 0, progress: bool = True) -> tuple
     model = WorldModel(cfg.model_config()).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.total_steps()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(total, cfg.warmup_frac, cfg.min_lr / cfg.lr))
+    scheduler = WarmupCosine(optimiser, total, max(1, int(cfg.warmup_frac * total)), cfg.min_lr / cfg.lr)
     start_step, elapsed_before = 0, 0.0
     last_path = out_dir / "last.pt"
     resume = last_path if cfg.resume == "auto" and last_path.is_file() else (Path(cfg.resume) if cfg.resume not in ("", "auto") else None)

@@ -40,14 +40,14 @@ class TwoRoomsEnv(gym.Env):
     Args:
         render_mode: None, ``"rgb_array"`` (upscaled RGB picture) or ``"human"`` (pygame window).
         fixed_wall: always use the fixed layout (wall 32, door 18) instead of a random one.
-        terminate_on_success: end the episode when the goal is reached (off: PROTOCOL.md scores
+        terminate_on_success: end the episode when the goal is reached (off: docs/protocol.md scores
             the position after the last of the 200 steps).
         render_scale: upscaling factor of the RGB picture (65 px -> 65 * render_scale).
         render_trail: draw the path of the episode so far in the RGB picture.
 
     ``reset(options=...)`` accepts ``wall_x``, ``door_y`` (integers of the layout set), ``start``,
     ``goal`` (free positions in opposite rooms), or ``task_seed`` with ``task_index`` (exactly
-    task ``task_index`` of evaluation seed ``task_seed``, PROTOCOL.md); explicit keys override the
+    task ``task_index`` of evaluation seed ``task_seed``, docs/protocol.md); explicit keys override the
     corresponding parts of the sampled task.
     """
 

@@ -1,4 +1,5 @@
-"""Reward-free random-walk trajectories through the environment's own dynamics (SPEC 2.3-2.5).
+"""Reward-free random-walk trajectories through the environment's own dynamics
+(docs/reference.md#offline-data-the-random-tier).
 
 Three kinds of trajectories, all vectorised over trajectories (the only loop is over time):
 
@@ -29,12 +30,13 @@ import numpy as np
 from tworooms_env import core
 
 KIND_WALK, KIND_CROSSING, KIND_BUMP = 0, 1, 2
-_DOOR_POINT_STD = 1.4  # SPEC 2.5: the door point's height around door_y
+_DOOR_POINT_STD = 1.4  # docs/reference.md#door-crossings: the door point's height around door_y
 
 
 @dataclass(frozen=True)
 class WalkConfig:
-    """Parameters of the trajectory generator (defaults: SPEC 1.1 plus wall bumps)."""
+    """Parameters of the trajectory generator (defaults: docs/reference.md#offline-data-the-random-tier,
+    plus wall bumps)."""
 
     length: int = 91  # states per trajectory (length - 1 actions)
     step_mean: float = 1.0
@@ -43,7 +45,7 @@ class WalkConfig:
     step_max: float = 1.8
     heading_kappa: float = 5.0  # von Mises concentration of heading changes (1 / 0.2)
     cross_wall_rate: float = 0.35
-    wall_bump_rate: float = 0.25  # reference: 0; contact-focused data helps (MEASUREMENTS.md)
+    wall_bump_rate: float = 0.25  # reference: 0; contact-focused data helps (docs/experiments/)
     bump_distance: tuple[float, float] = (2.0, 8.0)  # start distance from the wall face, px
     fixed_wall: bool = False
 
@@ -107,7 +109,8 @@ def sample_step_lengths(rng: np.random.Generator, shape: tuple[int, ...], cfg: W
 
 
 def sample_headings(rng: np.random.Generator, first: np.ndarray, n_steps: int, kappa: float) -> np.ndarray:
-    """Headings [N, n_steps]: ``first`` then cumulative von Mises(0, kappa) changes (SPEC 2.4)."""
+    """Headings [N, n_steps]: ``first`` then cumulative von Mises(0, kappa) changes
+    (docs/reference.md#random-walks)."""
     changes = rng.vonmises(0.0, kappa, size=(first.shape[0], n_steps - 1))
     headings = np.concatenate([first[:, None], changes], axis=1).cumsum(axis=1)
     return np.mod(headings, 2.0 * np.pi)
@@ -218,7 +221,8 @@ def bump_starts_actions(rng, wall_x, door_y, n_actions, cfg):
 
 
 def _door_points(rng, wall_x, door_y):
-    """Points inside the door gap: x within the wall band, y ~ N(door_y, 1.4) truncated (SPEC 2.5)."""
+    """Points inside the door gap: x within the wall band, y ~ N(door_y, 1.4) truncated
+    (docs/reference.md#door-crossings)."""
     n = wall_x.shape[0]
     half = core.DOOR_HALF_HEIGHT - core.CONTACT_MARGIN
     dy = rng.normal(0.0, _DOOR_POINT_STD, n)

@@ -60,7 +60,7 @@ def render_rgb(
         img[cross] = GOAL
 
     if path is not None and len(path) > 1:
-        img = _draw_path(img, np.asarray(path, dtype=np.float64), scale)
+        img = draw_path(img, path, scale)
 
     d2 = (coord[None, :] - position[0]) ** 2 + (coord[:, None] - position[1]) ** 2
     alpha = np.exp(-d2 / (2.0 * core.DOT_STD**2))[..., None]
@@ -68,18 +68,24 @@ def render_rgb(
     return img.astype(np.uint8)
 
 
-def _draw_path(img: np.ndarray, path: np.ndarray, scale: int) -> np.ndarray:
-    """Trace a polyline, sampled densely enough to look continuous at this scale."""
-    n_sub = 2 * scale
-    frac = np.arange(n_sub) / n_sub
-    seg_start, seg_vec = path[:-1], np.diff(path, axis=0)
-    points = (seg_start[:, None, :] + frac[None, :, None] * seg_vec[:, None, :]).reshape(-1, 2)
-    points = np.concatenate([points, path[-1:]])
+def draw_path(img: np.ndarray, path: np.ndarray, scale: int, colour: np.ndarray = TRAIL,
+              opacity: float = 0.75) -> np.ndarray:
+    """Trace a polyline through ``path`` [L, 2] (env pixels) on an RGB canvas, in place, with a 2 x 2
+    brush, sampled densely enough (2 * scale points per segment) to look continuous at this scale.
+
+    Each touched pixel becomes ``(1 - opacity) * pixel + opacity * colour``; points outside the
+    canvas (an imagined plan may leave the arena) are skipped.
+    """
+    points = np.asarray(path, dtype=np.float64)
+    if len(points) > 1:
+        frac = np.arange(2 * scale) / (2 * scale)
+        seg = points[:-1, None, :] + frac[None, :, None] * np.diff(points, axis=0)[:, None, :]
+        points = np.concatenate([seg.reshape(-1, 2), points[-1:]])
     canvas = np.floor((points + 0.5) * scale).astype(np.int64)  # [P, 2] (col, row)
-    size = img.shape[0]
-    offsets = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])  # a 2 x 2 brush
-    pix = np.clip((canvas[:, None, :] + offsets[None]).reshape(-1, 2), 0, size - 1)
-    img[pix[:, 1], pix[:, 0]] = 0.25 * img[pix[:, 1], pix[:, 0]] + 0.75 * TRAIL
+    canvas = canvas[np.all((canvas >= 0) & (canvas < img.shape[0] - 1), axis=1)]
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        r, c = canvas[:, 1] + dy, canvas[:, 0] + dx
+        img[r, c] = ((1 - opacity) * img[r, c] + opacity * colour).astype(np.uint8)
     return img
 
 

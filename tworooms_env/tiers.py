@@ -45,7 +45,7 @@ class TierConfig:
     """Generator parameters of one data tier (shares are of all trajectories unless noted)."""
 
     tier: str = "random"
-    length: int = 91  # states per trajectory (length - 1 actions), SPEC 1.1
+    length: int = 91  # states per trajectory (length - 1 actions), docs/reference.md#layouts-and-geometry
     step_mean: float = 1.2  # random-walk step lengths: truncated normal (px); the paper: 1.0 / 0.4 / 1.8
     step_std: float = 0.6
     step_min: float = 0.2

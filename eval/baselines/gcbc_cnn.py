@@ -19,7 +19,7 @@ costs a few bytes per state and every batch sees fresh (state, goal) pairs.
 
 Usage::
 
-    python -m eval.baselines.gcbc_cnn --train --minutes 5 --out outputs/baselines/gcbc.pt
+    python -m eval.baselines.gcbc_cnn --train --max-minutes 5 --checkpoint outputs/baselines/gcbc.pt
     agent = GCBCAgent.from_pretrained("outputs/baselines/gcbc.pt")
     action = agent.act(obs, goal_obs)   # float32 (2,), env units (pixels / 2.45)
 """
@@ -38,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from jepa_agent.validation import check_frames, load_checkpoint_file, state_checksum, verify_state
+from training.interrupt import atomic_save
 from tworooms_env import core
 from tworooms_env.cli import ConfigCLI, run_cli
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
@@ -169,7 +170,7 @@ def save_checkpoint(path: str | Path, policy: GCBCPolicy, train_config: GCBCTrai
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in policy.state_dict().items()}
-    torch.save(
+    return atomic_save(
         {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -181,7 +182,6 @@ def save_checkpoint(path: str | Path, policy: GCBCPolicy, train_config: GCBCTrai
         },
         path,
     )
-    return path
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[GCBCPolicy, dict]:

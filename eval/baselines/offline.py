@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from eval.baselines.relabel import GoalMixture, LayoutGroups, goal_rewards, sample_goals, sample_transitions
+from training.interrupt import atomic_save
 from tworooms_env import core
 from tworooms_env.random_walk import Trajectories
 
@@ -263,10 +264,9 @@ def save_checkpoint(path: str | Path, method: OfflineMethod, dataset: dict, trai
     """Weights (dict of tensors) and JSON-able config, dataset record and training record."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "method": method.name,
-                "config": json.loads(json.dumps(asdict(method.config))), "dataset": dataset, "train": train, "stats": stats,
-                "model": {k: v.detach().cpu() for k, v in method.state_dict().items()}}, path)
-    return path
+    return atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "method": method.name,
+                        "config": json.loads(json.dumps(asdict(method.config))), "dataset": dataset, "train": train,
+                        "stats": stats, "model": {k: v.detach().cpu() for k, v in method.state_dict().items()}}, path)
 
 
 def read_checkpoint(path: str | Path) -> dict:

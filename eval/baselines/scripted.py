@@ -1,4 +1,4 @@
-"""Scripted baselines of PROTOCOL.md: random, greedy (privileged), oracle (privileged).
+"""Scripted baselines of docs/protocol.md: random, greedy (privileged), oracle (privileged).
 
 They follow the common policy interface of ``eval.runner`` (``reset(n)``, ``act_batch(obs,
 goal_obs, infos) -> [E, 2]`` in env units, pixels / 2.45). Greedy and oracle read the true

@@ -13,7 +13,6 @@ against training minutes), ``summary.json``.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import sys
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from eval.baselines.offline import FEATURES, METHODS, OfflineAgent, build_method, load_dataset, prepare_batch, sample_batch, save_checkpoint
 from jepa_agent.validation import check_device
+from training.interrupt import CsvLog
 from tworooms_env.cli import ConfigCLI, run_cli
 
 
@@ -44,13 +44,9 @@ def success_on_tasks(method, seed: int, n_tasks: int, device: torch.device) -> t
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    log = CsvLog(path, append=False)
+    for row in rows:
+        log.write(row)
 
 
 def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:

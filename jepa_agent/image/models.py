@@ -1,4 +1,4 @@
-"""Image backbones and the view-invariant joint-embedding model (paper section 3 (i), SPEC 6).
+"""Image backbones and the view-invariant joint-embedding model (paper section 3 (i), docs/reference.md#image-jepa).
 
 - ``ResNet18``: the CIFAR variant (3x3 stem, no max-pool) with a ``width`` option (64 is the
   reference; 16 fits a CPU) and a ``blocks`` option (2-2-2-2 is ResNet-18).
@@ -42,7 +42,7 @@ class ResNet18(nn.Module):
 
     ``width`` is the first stage's channel count (stages use width x 1, 2, 4, 8), so the feature
     dimension is ``8 * width``. ``stem_padding=2`` reproduces the reference's 34 x 34 first map
-    (SPEC 8.27); 1 keeps the input size.
+    (docs/reference.md#backbones-and-losses); 1 keeps the input size.
     """
 
     def __init__(
@@ -112,7 +112,7 @@ def build_encoder(
 
 
 class JointEmbeddingLoss(nn.Module):
-    """Energy of two views (paper eq. 5 with eq. 6-7 or eq. 8), as in SPEC 6.3:
+    """Energy of two views (paper eq. 5 with eq. 6-7 or eq. 8), as in docs/reference.md#backbones-and-losses:
 
     VICReg: MSE(z1, z2) + std_coeff (L_std(z1) + L_std(z2)) + cov_coeff (L_cov(z1) + L_cov(z2))
     SIGReg: MSE(z1, z2) + lambda (EP(z1) + EP(z2)) / 2, both views on the same random slices.

@@ -1,8 +1,9 @@
-"""Video JEPA for Moving MNIST (SPEC 5): ResNet-5 encoder, ResUNet predictor, K-step rollout loss.
+"""Video JEPA for Moving MNIST: ResNet-5 encoder, ResUNet predictor, K-step rollout loss
+(docs/reference.md#video-jepa-on-moving-mnist).
 
 Tensors are time-second: frames x [B, T, 1, H, W] float in [0, 1]; feature maps s [B, T, C, h, w].
-The reference runs every layer at 64 x 64 (SPEC 5.2); ``downsample`` 2 or 4 puts the same layers at
-32 x 32 or 16 x 16, which is what makes training fit a CPU (the detection grid is only 8 x 8).
+The reference runs every layer at 64 x 64 (docs/reference.md#model); ``downsample`` 2 or 4 puts the
+same layers at 32 x 32 or 16 x 16, which is what makes training fit a CPU (the detection grid is only 8 x 8).
 
     model = VideoJEPA(VideoModelConfig())
     losses = model.losses(x, det_target)     # dict: loss (to backpropagate), pred, std, cov, det, recon
@@ -64,7 +65,7 @@ class ResBlock(nn.Module):
 
 
 class ResNet5(nn.Module):
-    """Per-frame encoder: stem conv + 3 residual blocks (SPEC 5.2); ``downsample`` in (1, 2, 4, 8)."""
+    """Per-frame encoder: stem conv + 3 residual blocks (docs/reference.md#model); ``downsample`` in (1, 2, 4, 8)."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, downsample: int = 1):
         super().__init__()
@@ -83,7 +84,7 @@ class ResNet5(nn.Module):
 
 class ResUNet(nn.Module):
     """U-Net of residual blocks: ``levels`` stride-2 encoder stages + bottleneck, transposed-conv decoder
-    with skip connections, 1x1 head (SPEC 5.2 with levels = 3: 32-64-128 | 256)."""
+    with skip connections, 1x1 head (docs/reference.md#model with levels = 3: 32-64-128 | 256)."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, levels: int = 3):
         super().__init__()
@@ -196,7 +197,7 @@ class VideoJEPA(nn.Module):
         rollouts = self.unroll(s, cfg.steps)
         t, predicted = s.shape[1], torch.stack([u[:, v:] for u in rollouts], 1)  # [B, K, T-v, C, h, w]
         # eq. 11: (1/K) sum_k mean over predicted frames only (the reference also averages in the
-        # v context frames, which contribute 0, SPEC 8.22); no stop-gradient, as the reference
+        # v context frames, which contribute 0, docs/reference.md#model); no stop-gradient, as the reference
         if cfg.pred_space == "projection":
             # one projector call for targets and every rollout (shared BatchNorm statistics)
             z = self.project(torch.cat([s, predicted.flatten(1, 2)], dim=1))

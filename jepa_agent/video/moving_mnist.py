@@ -1,10 +1,10 @@
 """Moving MNIST: a seeded, vectorised generator of bouncing-digit videos from real MNIST digits.
 
-The recipe is the standard one (Srivastava et al. 2015, SPEC 5.1): 28 x 28 digits on a 64 x 64 black
+The recipe is the standard one (Srivastava et al. 2015, docs/reference.md#clips): 28 x 28 digits on a 64 x 64 black
 canvas, uniform start (top-left corner in the 36 x 36 admissible square), uniform direction, constant
 speed of 3.6 px per frame, bouncing off the edges, pixel-wise max compositing, 20 frames.
 Unlike the Toronto file, every sequence also records where each digit is, so the detection targets
-(the cell of an 8 x 8 map holding the centre of each digit's bounding box) are exact (SPEC 8.24).
+(the cell of an 8 x 8 map holding the centre of each digit's bounding box) are exact.
 
 Usage::
 
@@ -33,7 +33,7 @@ INK_THRESHOLD = 128  # a digit's bounding box covers its pixels >= this value (t
 GRID = 8  # detection map is GRID x GRID cells
 
 # Where real digits are found: the env var MOVING_MNIST_DIGITS if set, else the 10k test images shipped
-# inside the package (training/assets/mnist, with their attribution and checksum).
+# inside the package (jepa_agent/video/assets/mnist, with their attribution and checksum).
 PACKAGED_MNIST_DIR = Path(__file__).resolve().parent / "assets" / "mnist"
 DEFAULT_MNIST_DIR = Path(os.environ.get("MOVING_MNIST_DIGITS", PACKAGED_MNIST_DIR))
 
@@ -175,7 +175,7 @@ def detection_maps_from_pixels(frames: np.ndarray, grid: int = GRID, max_iters: 
     threshold at (min + max) / 2, take each 8-connected blob's bounding-box centre -> bool [..., grid, grid].
 
     Blobs are found by propagating the largest pixel index over 3 x 3 neighbourhoods (vectorised over
-    frames); merged or broken digits give != 2 positives, like the reference's contours (SPEC 8.24)."""
+    frames); merged or broken digits give != 2 positives, like the reference's blobs (docs/reference.md#clips)."""
     import torch
     from torch.nn import functional as F
 

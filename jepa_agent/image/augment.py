@@ -1,4 +1,4 @@
-"""Two-view augmentation with torch ops on whole batches (no torchvision; SPEC 6.1).
+"""Two-view augmentation with torch ops on whole batches (no torchvision; docs/reference.md#data-and-augmentations).
 
 Every transform draws its random parameters per image but runs as one batched op:
 random resized crop + horizontal flip are a per-image affine grid (``F.affine_grid`` +

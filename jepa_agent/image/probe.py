@@ -1,4 +1,4 @@
-"""Evaluation of frozen image features: offline linear probe and k-NN (SPEC 6.5 and beyond).
+"""Evaluation of frozen image features: offline linear probe and k-NN (docs/reference.md#linear-probe and beyond).
 
 - ``extract_features``: the encoder in eval mode (batch-norm running statistics), no augmentation.
 - ``linear_probe``: multinomial logistic regression on standardised frozen features, trained to
