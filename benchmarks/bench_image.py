@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     out = Path(args.out)
     base = make_config(args.preset, args.overrides)
-    if base.num_threads:
-        torch.set_num_threads(base.num_threads)
+    if base.threads:
+        torch.set_num_threads(base.threads)
     report = {"preset": args.preset, "overrides": args.overrides, "machine": platform.processor() or platform.machine(),
               "torch_threads": torch.get_num_threads(), "runs": {}}
 

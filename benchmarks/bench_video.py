@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="cpu", choices=sorted(vj.PRESETS))
     parser.add_argument("--iters", type=int, default=5, help="timed training steps")
     args, rest = parser.parse_known_args(argv)
-    cfg = vj.make_config(args.preset, vj.parse_overrides(rest))
+    cfg = vj.CLI.parse(["--preset", args.preset, *rest])
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = vj.resolve_device(cfg.device)

@@ -1,7 +1,7 @@
 """Unroll evaluation: how far the imagined rollout drifts from the true trajectory
 (docs/reference.md#unroll-evaluation).
 
-    python -m eval.unroll [checkpoint.pt] [--out DIR] [--n 16] [--horizon 16] [--seed 0]
+    python -m eval.unroll [--checkpoint PATH] [--out-dir DIR] [--n 16] [--horizon 16] [--seed 0]   # or tworooms-unroll
 
 From each trajectory's first frame the model unrolls the true actions; the position probe decodes
 every imagined latent. Printed and saved (``unroll_eval.json``): per time step, the mean decoded
@@ -12,8 +12,9 @@ positions decoded from the imagined latents, for a few trajectories side by side
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 
 from tworooms_env import core
 from tworooms_env import random_walk as rw
+from tworooms_env.cli import REMOVAL, ConfigCLI, deprecated, run_cli
 
 _GIF_SCALE = 3
 
@@ -104,22 +106,45 @@ def _gif(true_frames: np.ndarray, decoded_xy: np.ndarray, traj, path: Path) -> N
     imageio.mimsave(path, pictures, duration=0.25, loop=0)
 
 
+@dataclass
+class UnrollConfig:
+    """The options of ``tworooms-unroll``."""
+
+    checkpoint: str | None = None  # world-model checkpoint (none: the shipped one)
+    out_dir: str = "outputs/unroll_eval"  # directory of unroll_eval.json, unroll_error.png and unroll.gif
+    n: int = 16  # trajectories
+    horizon: int = 16  # environment steps unrolled
+    seed: int = 0  # seed of the trajectories
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.horizon < 1 or self.threads < 0:
+            raise ValueError("--n and --horizon must be >= 1, --threads >= 0")
+
+
+CLI = ConfigCLI(UnrollConfig, prog="tworooms-unroll", description=__doc__.split("\n\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line (``tworooms-unroll``); a user mistake is one ``error:`` line, exit 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     from jepa_agent.world_model import load_world_model
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", nargs="?", default=None, help="world-model checkpoint (default: the shipped one)")
-    p.add_argument("--out", default="outputs/unroll_eval")
-    p.add_argument("--n", type=int, default=16)
-    p.add_argument("--horizon", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    unroll_eval(load_world_model(args.checkpoint), args.out, args.n, args.horizon, args.seed)
-    print(f"wrote {args.out}/unroll_eval.json, unroll_error.png, unroll.gif")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and "=" not in argv[0]:  # the checkpoint as a positional (0.2)
+        deprecated(f"tworooms-unroll: a checkpoint as the first argument is deprecated and will be removed in "
+                   f"{REMOVAL}; use --checkpoint {argv[0]}")
+        argv = ["--checkpoint", *argv]
+    args = CLI.parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    unroll_eval(load_world_model(args.checkpoint), args.out_dir, args.n, args.horizon, args.seed)
+    print(f"wrote {args.out_dir}/unroll_eval.json, unroll_error.png, unroll.gif")
     return 0
 
 
 if __name__ == "__main__":
-    from jepa_agent.validation import run_cli
-
-    raise SystemExit(run_cli(main))
+    sys.exit(main())

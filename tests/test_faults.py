@@ -216,8 +216,8 @@ def test_video_and_image_config_ranges(tmp_path, capsys):
         out = tmp_path / "v"
         assert vj.cli(["--preset", "tiny", f"out_dir={out}", arg]) == 2 and not out.exists()
         assert capsys.readouterr().err.startswith("error: ")
-    for arg, match in (("lr=-1", "lr must be > 0, got -1.0"), ("num_threads=-3", "num_threads"),
-                       ("device=tpu", "device must be"), ("regulariser=barlow", "regulariser must be one of"),
+    for arg, match in (("lr=-1", "lr must be > 0, got -1.0"), ("threads=-3", "threads must be >= 0"),
+                       ("device=tpu", "device must be"), ("regulariser=barlow", "'regulariser' expects one of sigreg, vicreg"),
                        ("epochs=x", "'epochs' expects an int")):
         out = tmp_path / "i"
         assert ij.cli(["--preset", "tiny", f"out_dir={out}", arg]) == 2 and not out.exists()
@@ -247,7 +247,7 @@ def test_non_finite_loss_stops_every_trainer(tmp_path, monkeypatch, capsys):
         return {**terms, "loss": terms["loss"] * float("nan")}
 
     monkeypatch.setattr(JointEmbeddingLoss, "forward", nan_loss)
-    assert ij.cli(["--preset", "tiny", f"out_dir={tmp_path / 'img'}", "num_threads=1", "floors=false"]) == 1
+    assert ij.cli(["--preset", "tiny", f"out_dir={tmp_path / 'img'}", "threads=1", "floors=false"]) == 1
     assert "loss is not finite" in capsys.readouterr().err
     from jepa_agent.video.models import VideoJEPA
     from jepa_agent.video import train as vj
@@ -352,7 +352,7 @@ def test_image_sigterm_mid_epoch_resumes_exactly(tmp_path, monkeypatch):
     from jepa_agent.image.models import JointEmbeddingLoss
     from jepa_agent.image import train as ij
 
-    common = ["--preset", "tiny", "epochs=2", "eval_every=5", "num_threads=1", "floors=false"]
+    common = ["--preset", "tiny", "epochs=2", "eval_every=5", "threads=1", "floors=false"]
     full = ij.main([*common, f"out_dir={tmp_path / 'full'}"])
     real, calls = JointEmbeddingLoss.forward, [0]
 

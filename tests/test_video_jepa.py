@@ -227,7 +227,7 @@ def test_unknown_config_key_is_an_error(tmp_path):
 
 @needs_mnist
 def test_amp_setting(tmp_path):
-    with pytest.raises(ValueError, match="amp must be one of"):
+    with pytest.raises(ValueError, match="'amp' expects one of auto, bf16, off, got 'fp16'"):
         vj.train(vj.make_config("tiny", tiny_args(tmp_path, amp="fp16")), progress=False)
     results = {amp: vj.train(vj.make_config("tiny", tiny_args(tmp_path / amp, amp=amp)), progress=False) for amp in ("off", "bf16")}
     for res in results.values():

@@ -33,7 +33,7 @@ IMAGE_RANGES = {
     "lr": "> 0", "probe_lr": "> 0", "weight_decay": ">= 0", "batch_size": ">= 1", "epochs": ">= 1",
     "warmup_epochs": ">= 0", "crop_scale_min": "(0, 1]", "flip_p": "[0, 1]", "jitter_p": "[0, 1]",
     "grayscale_p": "[0, 1]", "solarize_p": "[0, 1]", "brightness": ">= 0", "contrast": ">= 0",
-    "eval_every": ">= 1", "knn_k": ">= 1", "num_threads": ">= 0", "stop_after": ">= 0", "seed": ">= 0",
+    "eval_every": ">= 1", "knn_k": ">= 1", "threads": ">= 0", "stop_after": ">= 0", "seed": ">= 0",
     "sigreg_lambda": ">= 0", "std_coeff": ">= 0", "cov_coeff": ">= 0", "num_slices": ">= 1",
     "num_knots": ">= 2", "width": ">= 1", "patch_size": ">= 1", "train_limit": ">= 0", "test_limit": ">= 0",
     "synthetic_size": ">= 1", "pad_to": ">= 0",

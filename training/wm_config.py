@@ -148,26 +148,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_value(name: str, text: str, kind: Any) -> Any:
-    """``text`` as a ``kind`` (bool, int, float or str) for config key ``name``; a clear error otherwise."""
-    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
-    try:
-        if kind_name == "bool":
-            low = text.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if kind_name == "int":
-            return int(text)
-        if kind_name == "float":
-            return float(text)
-        return text
-    except ValueError:
-        raise ValueError(f"config key {name!r} expects a {kind_name}, got {text!r}") from None
-
-
 CLI = ConfigCLI(TrainConfig, prog="tworooms-train", presets=PRESETS, default_preset="cpu",
                 description="Train the action-conditioned JEPA world model (training.world_model).")
 

@@ -305,6 +305,9 @@ class ConfigCLI:
         if preset is not None and preset not in self.presets:
             raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(self.presets) or '(none)'}")
         ns, rest = self.parser(preset).parse_known_args(args)
+        stray = [t for t in rest if not t.startswith("-")]
+        if stray and not any(t.startswith("-") for t in rest):
+            raise ConfigError(f"cannot read {stray[0]!r}: use --key-name VALUE or key_name=VALUE")
         if rest:
             raise self._unknown(rest)
         given = vars(ns)

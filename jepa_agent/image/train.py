@@ -3,9 +3,10 @@
     python -m jepa_agent.image.train --preset cpu regulariser=sigreg
     python -m jepa_agent.image.train --preset cpu regulariser=vicreg projector=none     # Table 3 ablation
     python -m jepa_agent.image.train --preset reference data_root=~/data/cifar10         # GPU sizes
-    python -m jepa_agent.image.train --preset cpu out_dir=outputs/image_jepa/run --resume
+    python -m jepa_agent.image.train --preset cpu --out-dir outputs/image_jepa/run --resume   # or tworooms-image-jepa
 
-Any ``key=value`` overrides a field of ``ImageJEPAConfig`` (unknown keys are errors). Per epoch:
+Any ``--key-name value`` or ``key_name=value`` overrides a field of ``ImageJEPAConfig`` (unknown
+keys are errors; ``--help`` lists them). Per epoch:
 a checkpoint (config + format version, loads with ``weights_only=True``), a CSV row and the online
 probe's test accuracy. After training: the offline linear probe and k-NN on frozen features, and
 the floors (raw pixels, random-init encoder) in ``results.json``. Ctrl-C or SIGTERM saves the
@@ -15,13 +16,13 @@ checkpoint after the current step (mid-epoch: the step and the random state are 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Sequence
 
 import torch
 from torch import nn
@@ -38,6 +39,7 @@ from training.distributed import resolve_device
 from training.interrupt import CsvLog, StopSignal, atomic_save, new_dir, remove_if_empty, truncate_csv
 from jepa_agent.image.data import ImageData, load_dataset, pad_to
 from jepa_agent.image.probe import extract_features, knn_accuracy, linear_probe, pixel_features
+from tworooms_env.cli import ConfigCLI
 
 FORMAT_VERSION = 1
 
@@ -47,58 +49,59 @@ class ImageJEPAConfig:
     """Every setting of a run; saved in each checkpoint and in results.json."""
 
     # data
-    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | cifar10 | synthetic
-    data_root: str = ""  # "" = the Debian Fashion-MNIST folder
+    dataset: Literal["fashion_mnist", "mnist", "cifar10", "synthetic"] = "fashion_mnist"  # image data set
+    data_root: str = ""  # folder of the data set ("": the Debian Fashion-MNIST folder)
     pad_to: int = 0  # zero-pad images to this size (0: native size)
     train_limit: int = 0  # use the first N training images (0: all), for quick checks
-    test_limit: int = 0
-    synthetic_size: int = 512
+    test_limit: int = 0  # use the first N test images (0: all)
+    synthetic_size: int = 512  # images of the synthetic data set (per split)
     # model
-    arch: str = "resnet18"  # resnet18 | vit_s
-    width: int = 16
-    blocks: str = "2-2-2-2"
+    arch: Literal["resnet18", "vit_s"] = "resnet18"  # backbone: a ResNet or a small ViT
+    width: int = 16  # channels of the first ResNet stage (ViT: embedding width / 12)
+    blocks: str = "2-2-2-2"  # ResNet blocks per stage
     stem_padding: int = 1  # 2 is the reference's 34 x 34 stem (docs/reference.md#backbones-and-losses)
-    patch_size: int = 4
+    patch_size: int = 4  # ViT patch size (px)
     projector: str = "1024-1024-128"  # hidden/output sizes after the features; "none": no projector
-    channels_last: bool = True
-    amp: str = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~2x faster) | bf16 | off
+    channels_last: bool = True  # channels-last memory format (faster convolutions on CPUs)
+    amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~2x faster) | bf16 | off
     # loss (Tables 2-3 ablations: sigreg_lambda, std_coeff / cov_coeff, projector)
-    regulariser: str = "sigreg"  # sigreg | vicreg
-    sigreg_lambda: float = 10.0
-    num_slices: int = 256
-    num_knots: int = 17
-    std_coeff: float = 1.0
-    cov_coeff: float = 100.0
+    regulariser: Literal["sigreg", "vicreg"] = "sigreg"  # the joint-embedding regulariser
+    sigreg_lambda: float = 10.0  # SIGReg: weight of the Gaussianity test against the invariance term
+    num_slices: int = 256  # SIGReg: random 1-D projections per step
+    num_knots: int = 17  # SIGReg: quadrature points of the characteristic-function test
+    std_coeff: float = 1.0  # VICReg: weight of the variance term
+    cov_coeff: float = 100.0  # VICReg: weight of the covariance term
     # optimisation
-    optimizer: str = "lars"  # lars | adamw
+    optimizer: Literal["lars", "adamw"] = "lars"  # optimiser of the encoder and projector
     lr: float = 0.3  # at batch 256; scaled linearly with batch_size
-    probe_lr: float = 0.1
-    weight_decay: float = 1e-4
-    batch_size: int = 256
-    epochs: int = 16
-    warmup_epochs: float = 1.0
+    probe_lr: float = 0.1  # learning rate of the online linear probe
+    weight_decay: float = 1e-4  # weight decay of the optimiser
+    batch_size: int = 256  # images per step (two views each)
+    epochs: int = 16  # passes over the training set
+    warmup_epochs: float = 1.0  # epochs of linear learning-rate warmup, then cosine decay
     # augmentation (the defaults of docs/reference.md#data-and-augmentations)
-    crop_scale_min: float = 0.2
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    grayscale_p: float = 0.2
-    solarize_p: float = 0.1
+    crop_scale_min: float = 0.2  # smallest area share of a random resized crop
+    flip_p: float = 0.5  # probability of a horizontal flip
+    jitter_p: float = 0.8  # probability of colour jitter
+    brightness: float = 0.4  # colour jitter: brightness strength
+    contrast: float = 0.4  # colour jitter: contrast strength
+    grayscale_p: float = 0.2  # probability of converting to grey
+    solarize_p: float = 0.1  # probability of solarisation
     # evaluation
     eval_every: int = 1  # epochs between online-probe test evaluations
-    knn_k: int = 20
+    knn_k: int = 20  # neighbours of the k-NN evaluation
     floors: bool = True  # also probe raw pixels and a random-init encoder
     # run
-    seed: int = 42
+    seed: int = 42  # seed of the weights, the batches and the augmentations
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    num_threads: int = 0  # CPU threads (0: torch's default)
+    threads: int = 0  # torch CPU threads (0: torch's default)
     stop_after: int = 0  # pause after this many epochs (0: run to the end); continue with --resume
-    out_dir: str = "outputs/image_jepa/run"
+    out_dir: str = "outputs/image_jepa/run"  # directory of the checkpoint, the logs and results.json
 
     def __post_init__(self) -> None:
         check_ranges(self, IMAGE_RANGES)  # lr > 0 (before batch scaling), batch_size >= 1, ... (stated there)
         check_device(self.device)
+        check_amp(self.amp)
         for name, allowed in (("regulariser", ("sigreg", "vicreg")), ("optimizer", ("lars", "adamw")),
                               ("arch", ("resnet18", "vit_s"))):
             if getattr(self, name) not in allowed:
@@ -120,35 +123,20 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def parse_overrides(overrides: list[str], base: ImageJEPAConfig) -> ImageJEPAConfig:
-    """Apply ``key=value`` strings, converting each value to the field's type."""
-    fields = {f.name: f for f in dataclasses.fields(ImageJEPAConfig)}
-    changes = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"override {item!r} must look like key=value")
-        if key not in fields:
-            raise ValueError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(fields))}")
-        kind = type(getattr(base, key))
-        if kind is bool:
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"{key} expects true/false, got {value!r}")
-            changes[key] = value.lower() in ("true", "1")
-        else:
-            try:
-                changes[key] = kind(value)
-            except ValueError:
-                raise ValueError(f"config key {key!r} expects a {kind.__name__}, got {value!r}") from None
-    return dataclasses.replace(base, **changes)
+@dataclass
+class RunOptions:
+    """Options of one invocation (not saved with the config)."""
+
+    resume: bool = False  # continue from the checkpoint in --out-dir (out_dir/checkpoint.pt)
 
 
-def make_config(preset: str, overrides: list[str] = ()) -> ImageJEPAConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    cfg = parse_overrides(list(overrides), ImageJEPAConfig(**PRESETS[preset]))
-    check_amp(cfg.amp)
-    return cfg
+CLI = ConfigCLI(ImageJEPAConfig, prog="tworooms-image-jepa", description=__doc__.split("\n\n")[0], presets=PRESETS,
+                default_preset="cpu", extra=RunOptions)
+
+
+def make_config(preset: str = "cpu", overrides: Sequence[str] = ()) -> ImageJEPAConfig:
+    """Preset values, then command-line ``overrides`` (``key=value`` or ``--key value``; see tworooms_env.cli)."""
+    return CLI.parse(["--preset", preset, *overrides])
 
 
 def load_data(cfg: ImageJEPAConfig) -> tuple[ImageData, ImageData]:
@@ -212,7 +200,7 @@ class Run:
             raise ValueError(f"{path} has format {got!r}, expected {FORMAT_VERSION}")
         verify_state(ckpt["model"], path, ckpt.get("checksum"))
         # these may change between sessions; everything else must match the checkpoint
-        free = ("epochs", "out_dir", "device", "amp", "num_threads", "stop_after", "floors", "eval_every")
+        free = ("epochs", "out_dir", "device", "amp", "threads", "num_threads", "stop_after", "floors", "eval_every")
         now = dataclasses.asdict(self.cfg)
         diff = {k: (v, now.get(k)) for k, v in ckpt["config"].items() if k not in free and now.get(k) != v}
         if diff:
@@ -297,8 +285,8 @@ def floors(cfg: ImageJEPAConfig, train: ImageData, test: ImageData, views: TwoVi
 
 def train(cfg: ImageJEPAConfig, resume: bool = False) -> dict:
     """Pretrain, checkpoint every epoch, then probe; returns (and writes) the results."""
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
     ckpt_path = out / "checkpoint.pt"
     if resume and not ckpt_path.is_file():
@@ -357,20 +345,17 @@ def train(cfg: ImageJEPAConfig, resume: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    parser.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.pt")
-    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
-    args = parser.parse_args(argv)
-    cfg = make_config(args.preset, args.overrides)
-    results = train(cfg, resume=args.resume)
+    """Train per the command line; returns the results (``cli`` turns them into an exit code)."""
+    cfg, run = CLI.parse_all(argv)
+    results = train(cfg, resume=run.resume)
     summary = {k: results[k] for k in ("final", "floors", "stopped_at_epoch") if k in results}
     print(json.dumps(summary, indent=2))
     return results
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """``main`` for the command line: user mistakes as one ``error:`` line, 130 / 143 after a signal."""
+    """The command line (``tworooms-image-jepa``): 0 when done, 2 for a user mistake (one ``error:``
+    line), 1 for a diverged run, 130 / 143 after a signal."""
     return run_cli(lambda a: main(a).get("exit_code", 0), argv)
 
 

@@ -6,8 +6,8 @@
     python -m jepa_agent.video.train --preset cpu --ablate-steps 1,4 iterations=2400 max_minutes=0  # K ablation (Fig. 3b)
     torchrun --nproc_per_node 4 -m jepa_agent.video.train --preset reference   # DDP: 4 GPUs share each batch
 
-Overrides are ``key=value`` (or ``--key value``) for any field of VideoJEPAConfig; unknown keys are
-errors. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
+Overrides are ``--key-name value`` (or ``key_name=value``) for any field of VideoJEPAConfig; unknown
+keys are errors; ``--help`` lists them. Outputs in ``out_dir``: log.csv, eval.jsonl, results.json, checkpoint.pt, figure4.png/.gif.
 Ctrl-C or SIGTERM saves checkpoint.pt after the current iteration and exits 130 / 143; ``--resume``
 continues exactly (log rows past the checkpoint are dropped first). The evaluation (AP per horizon,
 the Figure 4 grid) is ``jepa_agent.video.evaluate``.
@@ -15,7 +15,6 @@ the Figure 4 grid) is ``jepa_agent.video.evaluate``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -23,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from training.config_checks import VIDEO_RANGES, check_device, check_ranges
 from training.distributed import resolve_device, setup_distributed
 from training.interrupt import CsvLog, StopSignal, atomic_save, remove_if_empty, truncate_csv, truncate_jsonl
 from jepa_agent.video.moving_mnist import DEFAULT_MNIST_DIR, detection_maps, generate_moving_mnist, load_mnist_images
-from training.wm_config import parse_value
+from tworooms_env.cli import ConfigCLI
 
 FORMAT_VERSION = 1
 SEQ_FRAMES = 20  # each generated sequence is cut into SEQ_FRAMES // clip_frames consecutive clips
@@ -49,44 +49,43 @@ class VideoJEPAConfig:
     """Every setting of a run (the model's fields mirror VideoModelConfig; defaults = the cpu preset)."""
 
     # model (see jepa_agent.video.models.VideoModelConfig)
-    enc_hidden: int = 32
-    dim: int = 32
-    downsample: int = 8
-    pred_hidden: int = 64
-    pred_levels: int = 1
-    context: int = 2
-    steps: int = 4
-    projector: str = "32-64-64"
+    enc_hidden: int = 32  # channels of the encoder's hidden convolutions
+    dim: int = 32  # channels of the representation
+    downsample: int = 8  # spatial downsampling of the representation (64 / downsample cells a side)
+    pred_hidden: int = 64  # channels of the predictor's hidden convolutions
+    pred_levels: int = 1  # resolution levels of the predictor
+    context: int = 2  # context frames the predictor reads
+    steps: int = 4  # K: frames predicted ahead during training
+    projector: str = "32-64-64"  # widths of the projector's layers
     std_coeff: float = 10.0  # the reference's; 50 was best with target_grad=True (pilots in the README)
-    cov_coeff: float = 100.0
-    pred_space: str = "representation"  # the reference compares projections; see README (Video JEPA)
-    pred_residual: bool = False
+    cov_coeff: float = 100.0  # weight of the covariance term
+    pred_space: Literal["representation", "projection"] = "representation"  # where predictions are compared (the reference: projection)
+    pred_residual: bool = False  # the predictor adds its output to the last context frame's representation
     target_grad: bool = False  # the reference: True (pilots in the README)
     # data
-    mnist_dir: str = str(DEFAULT_MNIST_DIR)
-    clip_frames: int = 10
+    mnist_dir: str = str(DEFAULT_MNIST_DIR)  # folder of the MNIST digits (default: the copy shipped in the package)
+    clip_frames: int = 10  # frames per training clip
     val_sequences: int = 1000  # x 2 clips, as the reference's 1000 held-out sequences
     val_digit_fraction: float = 0.1  # digits reserved for validation sequences (never seen in training)
     # optimisation
-    iterations: int = 32000
+    iterations: int = 32000  # optimiser steps
     batch_size: int = 4  # clips per step, over all processes (the reference: 64; small batches learn more per clip here)
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam learning rate of the JEPA's parameters
     decoder_lr: float = 1e-3  # the pixel decoder is a probe for figures; the reference's 1e-4 is too slow for CPU budgets
-    lr_schedule: str = "cosine"  # "constant" (the reference) or "cosine": linear warmup, then cosine to 0 at
-    # `iterations`, for the JEPA's parameters (the probes keep their constant rates)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"  # constant (the reference) or linear warmup then cosine to 0 at iterations (JEPA parameters; the probes keep constant rates)
     warmup_iterations: int = 100  # cosine schedule only
-    seed: int = 2025
+    seed: int = 2025  # seed of the weights, the digits split and the clips
     max_minutes: float = 0.0  # stop training after this wall-clock time (0 = no limit)
     stop_after: int = 0  # pause after this many iterations, without the final evaluation (continue with --resume)
     # logging and evaluation
-    log_every: int = 100
+    log_every: int = 100  # iterations between rows of log.csv
     eval_every: int = 1000  # quick evaluation on eval_sequences_quick (0 = only at the end)
-    eval_sequences_quick: int = 128
-    eval_batch: int = 64
-    out_dir: str = "outputs/video_jepa"
-    device: str = "auto"
+    eval_sequences_quick: int = 128  # validation sequences of the quick evaluation
+    eval_batch: int = 64  # clips per evaluation batch
+    out_dir: str = "outputs/video_jepa"  # directory of the checkpoint, the logs, results.json and the figures
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads (0 = torch's default); 1 is much faster on an oversubscribed CPU
-    amp: str = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~1.5x faster steps) | bf16 | off
+    amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast: auto (CUDA, and CPUs with native bf16: ~1.5x faster steps) | bf16 | off
 
     def __post_init__(self) -> None:
         check_ranges(self, VIDEO_RANGES)  # lr > 0, iterations >= 1, max_minutes >= 0, ... (stated there)
@@ -106,21 +105,22 @@ PRESETS: dict[str, dict] = {
 }  # fmt: skip
 
 
-def make_config(preset: str = "cpu", overrides: dict[str, str] | None = None) -> VideoJEPAConfig:
-    """Preset values, then ``overrides`` (strings parsed to each field's type); unknown keys raise."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    cfg = dataclasses.replace(VideoJEPAConfig(), **PRESETS[preset])
-    return apply_overrides(cfg, overrides or {})
+@dataclass
+class RunOptions:
+    """Options of one invocation (not saved with the config)."""
+
+    resume: bool = False  # continue from the checkpoint in --out-dir (out_dir/checkpoint.pt)
+    ablate_steps: str = ""  # comma-separated K values to train and compare, e.g. 1,4 (Figure 3b)
+    progress: bool = True  # show a progress bar
 
 
-def apply_overrides(cfg: VideoJEPAConfig, overrides: dict[str, str]) -> VideoJEPAConfig:
-    types = {f.name: type(getattr(cfg, f.name)) for f in fields(cfg)}
-    unknown = sorted(set(overrides) - set(types))
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(types)}")
-    parsed = {k: parse_value(k, str(v), types[k]) for k, v in overrides.items()}
-    return dataclasses.replace(cfg, **parsed)
+CLI = ConfigCLI(VideoJEPAConfig, prog="tworooms-video-jepa", description=__doc__.split("\n\n")[0], presets=PRESETS,
+                default_preset="cpu", extra=RunOptions)
+
+
+def make_config(preset: str = "cpu", overrides: dict[str, Any] | None = None) -> VideoJEPAConfig:
+    """Preset values, then ``overrides`` ({key: value or its text}, as on the command line); unknown keys raise."""
+    return CLI.parse(["--preset", preset, *(f"{k}={v}" for k, v in (overrides or {}).items())])
 
 
 # ---------------------------------------------------------------- data
@@ -333,40 +333,21 @@ def ablate_steps(cfg: VideoJEPAConfig, step_values: list[int], progress: bool = 
     return summary
 
 
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    """``key=value``, ``--key=value`` and ``--key value`` forms -> {key: value}."""
-    out, i = {}, 0
-    while i < len(items):
-        item = items[i].lstrip("-").replace("-", "_") if items[i].startswith("--") else items[i]
-        if "=" in item:
-            key, value = item.split("=", 1)
-        elif items[i].startswith("--") and i + 1 < len(items):
-            key, value, i = item, items[i + 1], i + 1
-        else:
-            raise ValueError(f"cannot parse {items[i]!r}: expected key=value or --key value")
-        out[key] = value
-        i += 1
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    parser.add_argument("--resume", action="store_true", help="continue from out_dir/checkpoint.pt")
-    parser.add_argument("--ablate-steps", default="", help="comma-separated K values, e.g. 1,4")
-    parser.add_argument("--no-progress", action="store_true")
-    args, rest = parser.parse_known_args(argv)
-    cfg = make_config(args.preset, parse_overrides(rest))
-    if args.resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
+    """Train (or run the K ablation) per the command line; returns the exit code."""
+    preset, given, extra = CLI.parse_given(argv)
+    run = RunOptions(**extra)
+    cfg = CLI.build(preset, given)
+    if run.resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():  # the saved settings, then the flags given
         saved = read_checkpoint(Path(cfg.out_dir) / "checkpoint.pt")["config"]
-        cfg = apply_overrides(VideoJEPAConfig(**saved), parse_overrides(rest))
+        cfg = VideoJEPAConfig(**{**saved, **given})
     code = 0
-    if args.ablate_steps:
-        ablate_steps(cfg, [int(k) for k in args.ablate_steps.split(",")], progress=not args.no_progress)
+    if run.ablate_steps:
+        ablate_steps(cfg, [int(k) for k in run.ablate_steps.split(",")], progress=run.progress)
     else:
         created = not Path(cfg.out_dir).exists()
         try:
-            results = train(cfg, resume=args.resume, progress=not args.no_progress)
+            results = train(cfg, resume=run.resume, progress=run.progress)
         except Exception:
             remove_if_empty(cfg.out_dir, created)  # a run that failed before writing leaves no empty out_dir
             raise
@@ -378,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """``main`` for the command line: user mistakes as one ``error:`` line, 130 / 143 after a signal."""
+    """The command line (``tworooms-video-jepa``): 0 when done, 2 for a user mistake (one ``error:``
+    line), 1 for a diverged run, 130 / 143 after a signal."""
     return run_cli(main, argv)
 
 
