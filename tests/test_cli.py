@@ -227,7 +227,7 @@ def tiny_runs(tmp: Path, dataset: Path) -> dict[str, list[str]]:
                                 "--no-floors", "--out-dir", str(tmp / "img")],
         "tworooms-video-jepa": ["--preset", "tiny", "--iterations", "2", "--val-sequences", "4", "--eval-sequences-quick",
                                 "4", "--no-progress", "--device", "cpu", "--out-dir", str(tmp / "vid")],
-        "tworooms-unroll": ["--checkpoint", str(PROFILE_CHECKPOINT), "--n", "2", "--horizon", "4",
+        "tworooms-unroll": ["--checkpoint", str(PROFILE_CHECKPOINT), "--n", "2", "--horizon", "10",
                             "--out-dir", str(tmp / "unroll")],
     }
 

@@ -263,7 +263,7 @@ def test_pred_residual_predicts_a_change_from_the_last_context_frame():
 def test_boolean_overrides_are_parsed_strictly():
     assert vj.make_config("tiny", {"pred_residual": "true"}).pred_residual is True
     assert vj.make_config("tiny", {"pred_residual": "0"}).pred_residual is False
-    with pytest.raises(ValueError, match="'pred_residual' expects a bool, got 'ture'"):
+    with pytest.raises(ValueError, match=r"'pred_residual' expects a bool \(true/false\), got 'ture'"):
         vj.make_config("tiny", {"pred_residual": "ture"})
     with pytest.raises(ValueError, match="'batch_size' expects an int, got 'four'"):
         vj.make_config("tiny", {"batch_size": "four"})
