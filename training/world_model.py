@@ -86,7 +86,10 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
 
     Returns what a checkpoint records of it: path, name, tier, trajectories, length, sha256.
     Raises ValueError when the file's tier or generator parameters differ from the config's
-    (a dataset cannot honour rates it was not written with).
+    (a dataset cannot honour rates it was not written with). A file of a named layout split
+    (``tworooms-collect --split``) or of the no-door-crossing variant is accepted under its tier:
+    the former holds train layouts only, the latter has no crossings whatever ``cross_wall_rate``
+    says; both are recorded (``layout_split``, ``door_crossings``).
     """
     path = Path(cfg.dataset)
     if not path.is_file():
@@ -104,8 +107,10 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
         raise ValueError(f"dataset {path} holds tier {tier!r} but data_tier={cfg.data_tier!r}; set data_tier to the "
                          "file's tier or point dataset= at a file of that tier")
     params = meta.get("generator_params", {})
+    # The no-door-crossing variant of a tier drops its crossings whatever rate the config asks for.
+    exempt = {"cross_wall_rate"} if params.get("door_crossings") is False else set()
     wrong = {k: (getattr(cfg, k), params[k]) for k in STREAM_KEYS
-             if k in params and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
+             if k in params and k not in exempt and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
     if wrong:
         text = ", ".join(f"{k}={mine!r} (file: {theirs!r})" for k, (mine, theirs) in wrong.items())
         raise ValueError(f"dataset {path} cannot honour {text}: collect a dataset with these rates, set them to "
@@ -114,7 +119,8 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
         raise ValueError(f"dataset {path} holds trajectories of {meta.get('length')} states, shorter than "
                          f"window={cfg.window}")
     return {"path": str(path), "name": path.name, "tier": tier, "trajectories": int(meta["num_trajectories"]),
-            "length": int(meta["length"]), "sha256": sha256_file(path)}
+            "length": int(meta["length"]), "sha256": sha256_file(path),
+            "layout_split": (meta.get("layout_split") or {}).get("name"), "door_crossings": params.get("door_crossings", True)}
 
 
 class WindowSource:
