@@ -28,6 +28,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from tworooms_env import core
+from tworooms_env.splits import resolve_layouts
 
 MAX_EPISODE_STEPS = 200
 _OPTION_KEYS = frozenset({"wall_x", "door_y", "start", "goal", "task_seed", "task_index"})
@@ -75,8 +76,6 @@ class TwoRoomsEnv(gym.Env):
         self.terminate_on_success = bool(terminate_on_success)
         self.render_scale = int(render_scale)
         self.render_trail = bool(render_trail)
-        from tworooms_env.splits import resolve_layouts
-
         self.layouts = resolve_layouts(layouts)  # None: every layout
         if self.layouts is not None and self.fixed_wall:
             raise ValueError("fixed_wall=True and layouts exclude each other")
