@@ -103,6 +103,10 @@ def test_no_door_crossing_variant_has_no_crossing_and_says_so(tmp_path, capsys):
     assert meta["stats"]["trajectories"]["share_crossing"] == 0.0
     assert collect_main(["--no-door-crossings", "--cross-wall-rate", "0.3", "--out", str(tmp_path / "x.npz")]) == 2
     assert "excludes --cross-wall-rate" in capsys.readouterr().err
+    # a default file keeps the metadata (and bytes) of earlier versions: the default variant stays implicit
+    assert collect_main(["--num-trajectories", "20", "--length", "21", "--no-progress", "--out", str(tmp_path / "d.npz")]) == 0
+    default = read_metadata(tmp_path / "d.npz")
+    assert "door_crossings" not in default["generator_params"] and "variant" not in default
 
 
 def test_heldout_tasks_sample_held_out_layouts_only_deterministically():

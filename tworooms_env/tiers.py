@@ -98,7 +98,10 @@ class TierConfig:
                           fixed_wall=self.fixed_wall)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.door_crossings:  # the default stays implicit: files of earlier versions keep their bytes
+            del d["door_crossings"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TierConfig":
