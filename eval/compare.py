@@ -7,7 +7,8 @@
 a learned model whose recorded dataset tier differs is refused with an error before anything
 runs; models that record no tier (the shipped convolutional GCBC, SAC+HER) run and say so.
 Methods that cannot run (no trained checkpoint, missing dependency) appear as rows that say why;
-none is dropped silently. Columns: method, data or budget used, success@end [95 % CI],
+none is dropped silently. ``--layouts heldout:SPLIT`` draws every task from a layout split's held-out
+layouts (same task seeds; see ``tworooms_env.splits``). Columns: method, data or budget used, success@end [95 % CI],
 success@any, strict, mean final distance, steps to success (median / p90) and per task against the
 oracle's, success within 50 / 100 / 200 steps, path length to success, seconds per episode.
 """
@@ -119,6 +120,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--layouts", default=None, metavar="SET",
+                   help="draw tasks from these layouts only: heldout:SPLIT, train:SPLIT (e.g. heldout:k10) or all")
     p.add_argument("--checkpoint", default=None, help="world model (default: the shipped one)")
     p.add_argument("--planner", default="mppi")
     p.add_argument("--methods", default=",".join(m for m, _ in METHODS), help="comma-separated subset")
@@ -136,6 +139,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     try:
         tier = table_tier(args.dataset) if args.dataset else None
         checkpoints = parse_checkpoints(args.agent_checkpoint)
+        from tworooms_env.splits import resolve_layouts
+
+        resolve_layouts(args.layouts)
     except ValueError as err:
         p.error(str(err))
     uses = dict(METHODS)
@@ -164,13 +170,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
             continue
         name, policy = row["method"], policies[row["method"]]
         records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
-                               progress=not args.no_progress, desc=name)
+                               progress=not args.no_progress, desc=name, layouts=args.layouts)
         row.update(summarize([r.as_dict() for r in records]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     title = f"TwoRooms-v0, seed {args.seed}, {args.episodes} PROTOCOL tasks; {machine_description()}"
     if tier is not None:
         title += f"; data tier {tier!r}"
+    if args.layouts not in (None, "all"):
+        title += f"; layouts {args.layouts}"
     table = markdown(rows)
     (out / "table.md").write_text(f"{title}\n\n{table}\n")
     (out / "results.json").write_text(json.dumps(rows, indent=2))

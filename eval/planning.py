@@ -5,7 +5,9 @@
 
 ``--agent`` takes every name of ``eval.agents.AGENTS`` (jepa, jepa-true-dynamics, random,
 greedy, oracle, gcbc, ...). Seconds per episode are amortised over a batch of ``--batch-size``
-episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time.
+episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time. ``--layouts heldout:SPLIT`` (or
+``train:SPLIT``) draws the tasks from a layout split's held-out (train) layouts only: task i of seed
+s is still drawn by its own generator (s, i), which picks the layout from that sorted list.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--first-index", type=int, default=0, help="first task index (any subset can be re-run)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (PROTOCOL: tasks of (seed, i))")
+    p.add_argument("--layouts", default=None, metavar="SET",
+                   help="draw tasks from these layouts only: heldout:SPLIT, train:SPLIT (e.g. heldout:k10) or all")
     p.add_argument("--batch-size", type=int, default=50, help="episodes run in parallel")
     p.add_argument("--terminate-on-success", action="store_true",
                    help="end each episode at its first success (success@end is then success@any)")
@@ -99,11 +103,12 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], list[EpisodeReco
     policy = make_agent(args.agent, **agent_options(args))
     indices = range(args.first_index, args.first_index + args.episodes)
     records = run_episodes(policy, args.seed, indices, batch_size=args.batch_size, progress=not args.no_progress,
-                           desc=args.agent, terminate_on_success=args.terminate_on_success)
+                           desc=args.agent, terminate_on_success=args.terminate_on_success, layouts=args.layouts)
     summary = summarize([r.as_dict() for r in records])
     planner = getattr(policy, "planner", None)
     summary.update({
         "method": args.agent, "seed": args.seed, "first_index": args.first_index, "batch_size": args.batch_size,
+        "layouts": args.layouts or "all",
         "seconds_measured_as": "batch wall time / batch size (amortised)" if args.batch_size > 1 else "single-episode wall time",
         "machine": machine_description(), "checkpoint": args.checkpoint,
         "planner": getattr(planner, "name", None), "planner_config": planner.config.to_dict() if hasattr(planner, "config") else None,
@@ -135,7 +140,8 @@ def write_videos(args, records: list[EpisodeRecord]) -> list[Path]:
 
     chosen = [r.index for r in records[: args.videos]]
     policy = make_agent(args.agent, **agent_options(args))
-    recorded = run_episodes(policy, args.seed, chosen, batch_size=len(chosen), record=True, progress=False)
+    recorded = run_episodes(policy, args.seed, chosen, batch_size=len(chosen), record=True, progress=False,
+                            layouts=args.layouts)
     out = Path(args.video_dir)
     paths = [write_episode_video(r, out / f"{args.agent}_seed{args.seed}_task{r.index}.{args.video_format}",
                                  every=args.video_every) for r in recorded]
@@ -155,13 +161,16 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None and args.threads < 0:
         raise ValueError(f"--threads must be >= 0, got {args.threads}")
     check_device(args.device)
+    from tworooms_env.splits import resolve_layouts
+
+    resolve_layouts(args.layouts)  # a bad set is an error line before any model loads
     try:
         summary, records = evaluate(args)
     except Unavailable as err:
         print(f"{args.agent}: not available: {err}", file=sys.stderr)
         return 2
     print(format_table([summary]))
-    print(f"seed {args.seed}, tasks {args.first_index}..{args.first_index + args.episodes - 1}; "
+    print(f"seed {args.seed}, tasks {args.first_index}..{args.first_index + args.episodes - 1}, layouts {summary['layouts']}; "
           f"seconds: {summary['seconds_measured_as']}; machine: {summary['machine']}")
     write_outputs(args, summary, records)
     if args.videos > 0:
