@@ -7,7 +7,8 @@
 a learned model whose recorded dataset tier differs is refused with an error before anything
 runs; models that record no tier (the shipped convolutional GCBC, SAC+HER) run and say so.
 Methods that cannot run (no trained checkpoint, missing dependency) appear as rows that say why;
-none is dropped silently. Columns: method, data or budget used, success@end [95 % CI],
+none is dropped silently. ``--layouts heldout:SPLIT`` draws every task from a layout split's held-out
+layouts (same task seeds; see ``tworooms_env.splits``). Columns: method, data or budget used, success@end [95 % CI],
 success@any, strict, mean final distance, steps to success (median / p90) and per task against the
 oracle's, success within 50 / 100 / 200 steps, path length to success, seconds per episode.
 """
@@ -117,6 +118,7 @@ class CompareConfig:
     episodes: int = 200  # tasks per method
     seed: int = 0  # evaluation seed (the same tasks for every method)
     batch_size: int = 50  # episodes run in parallel
+    layouts: str | None = None  # draw tasks from these layouts only: heldout:SPLIT, train:SPLIT (e.g. heldout:k10) or all
     checkpoint: str | None = None  # world model of the jepa row (none: the shipped one)
     planner: str = "mppi"  # planner of the JEPA rows
     methods: str = ",".join(m for m, _ in METHODS)  # comma-separated subset of the methods
@@ -134,6 +136,9 @@ class CompareConfig:
         unknown = sorted(set(self.methods.split(",")) - set(AGENTS))
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(AGENTS)}")
+        from tworooms_env.splits import resolve_layouts
+
+        resolve_layouts(self.layouts)  # a bad set is an error line before any model loads
 
 
 CLI = ConfigCLI(CompareConfig, prog="tworooms-compare", description=__doc__.split("\n\n")[0])
@@ -178,13 +183,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
             continue
         name, policy = row["method"], policies[row["method"]]
         records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
-                               progress=args.progress, desc=name)
+                               progress=args.progress, desc=name, layouts=args.layouts)
         row.update(summarize([r.as_dict() for r in records]))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     title = f"TwoRooms-v0, seed {args.seed}, {args.episodes} PROTOCOL tasks; {machine_description()}"
     if tier is not None:
         title += f"; data tier {tier!r}"
+    if args.layouts not in (None, "all"):
+        title += f"; layouts {args.layouts}"
     table = markdown(rows)
     (out / "table.md").write_text(f"{title}\n\n{table}\n")
     (out / "results.json").write_text(json.dumps(rows, indent=2))

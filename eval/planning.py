@@ -6,7 +6,9 @@
 Options: ``tworooms-eval --help`` (every ``--key-name`` also reads as ``key_name=value``).
 ``--agent`` takes every name of ``eval.agents.AGENTS`` (jepa, jepa-true-dynamics, random,
 greedy, oracle, gcbc, ...). Seconds per episode are amortised over a batch of ``--batch-size``
-episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time.
+episodes run in lockstep; ``--batch-size 1`` measures single-episode wall time. ``--layouts heldout:SPLIT`` (or
+``train:SPLIT``) draws the tasks from a layout split's held-out (train) layouts only: task i of seed
+s is still drawn by its own generator (s, i), which picks the layout from that sorted list.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from eval.runner import EpisodeRecord, run_episodes
 from jepa_agent.planner_config import PlannerConfig
 from jepa_agent.validation import check_device, run_cli
 from tworooms_env.cli import ConfigCLI, parse_pairs
+from tworooms_env.splits import resolve_layouts
 
 
 @dataclass
@@ -41,6 +44,7 @@ class EvalConfig:
     episodes: int = 200  # tasks to run
     first_index: int = 0  # first task index (any subset can be re-run)
     seed: int = 0  # evaluation seed (docs/protocol.md: task i of seed s is drawn from (s, i))
+    layouts: str | None = None  # draw tasks from these layouts only: heldout:SPLIT, train:SPLIT (e.g. heldout:k10) or all
     batch_size: int = 50  # episodes run in parallel (1 measures single-episode wall time)
     terminate_on_success: bool = False  # end each episode at its first success (success@end is then success@any)
     device: str = "cpu"  # auto | cpu | cuda | cuda:N
@@ -62,6 +66,7 @@ class EvalConfig:
         if self.video_every < 1:
             raise ValueError(f"--video-every must be >= 1, got {self.video_every}")
         check_device(self.device)
+        resolve_layouts(self.layouts)  # a bad set is an error line before any model loads
 
 
 CLI = ConfigCLI(EvalConfig, prog="tworooms-eval", description=__doc__.split("\n\n")[0])
@@ -86,11 +91,12 @@ def evaluate(args: EvalConfig) -> tuple[dict[str, Any], list[EpisodeRecord]]:
     policy = make_agent(args.agent, **agent_options(args))
     indices = range(args.first_index, args.first_index + args.episodes)
     records = run_episodes(policy, args.seed, indices, batch_size=args.batch_size, progress=args.progress,
-                           desc=args.agent, terminate_on_success=args.terminate_on_success)
+                           desc=args.agent, terminate_on_success=args.terminate_on_success, layouts=args.layouts)
     summary = summarize([r.as_dict() for r in records])
     planner = getattr(policy, "planner", None)
     summary.update({
         "method": args.agent, "seed": args.seed, "first_index": args.first_index, "batch_size": args.batch_size,
+        "layouts": args.layouts or "all",
         "seconds_measured_as": "batch wall time / batch size (amortised)" if args.batch_size > 1 else "single-episode wall time",
         "machine": machine_description(), "checkpoint": args.checkpoint,
         "planner": getattr(planner, "name", None), "planner_config": planner.config.to_dict() if hasattr(planner, "config") else None,
@@ -122,7 +128,8 @@ def write_videos(args, records: list[EpisodeRecord]) -> list[Path]:
 
     chosen = [r.index for r in records[: args.videos]]
     policy = make_agent(args.agent, **agent_options(args))
-    recorded = run_episodes(policy, args.seed, chosen, batch_size=len(chosen), record=True, progress=False)
+    recorded = run_episodes(policy, args.seed, chosen, batch_size=len(chosen), record=True, progress=False,
+                            layouts=args.layouts)
     out = Path(args.video_dir)
     paths = [write_episode_video(r, out / f"{args.agent}_seed{args.seed}_task{r.index}.{args.video_format}",
                                  every=args.video_every) for r in recorded]
@@ -143,7 +150,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.agent}: not available: {err}", file=sys.stderr)
         return 2
     print(format_table([summary]))
-    print(f"seed {args.seed}, tasks {args.first_index}..{args.first_index + args.episodes - 1}; "
+    print(f"seed {args.seed}, tasks {args.first_index}..{args.first_index + args.episodes - 1}, layouts {summary['layouts']}; "
           f"seconds: {summary['seconds_measured_as']}; machine: {summary['machine']}")
     write_outputs(args, summary, records)
     if args.videos > 0:

@@ -106,12 +106,15 @@ def run_episodes(
     progress: bool = True,
     desc: str | None = None,
     terminate_on_success: bool = False,
+    layouts: str | np.ndarray | None = None,
 ) -> list[EpisodeRecord]:
     """Run PROTOCOL tasks ``indices`` (or ``range(indices)``) of evaluation ``seed`` with ``policy``.
 
     Each task is ``env.reset(options={"task_seed": seed, "task_index": i})``; episodes always run
     the full ``max_steps`` (success is scored after the last step) unless ``terminate_on_success``
-    (then an episode ends at its first success, scored there). ``record`` keeps positions and,
+    (then an episode ends at its first success, scored there). ``layouts`` (``"heldout:SPLIT"``,
+    ``"train:SPLIT"`` or [K, 2]) restricts the tasks' layouts (``TwoRoomsEnv(layouts=...)``, same
+    task seeds). ``record`` keeps positions and,
     for agents with ``record_plans``, the imagined plans (for videos).
     """
     indices = list(range(indices)) if isinstance(indices, int) else [int(i) for i in indices]
@@ -122,6 +125,10 @@ def run_episodes(
     adapter = PolicyAdapter(policy)
     n_envs = min(batch_size, len(indices))
     env_kwargs = {"terminate_on_success": True} if terminate_on_success else {}
+    if layouts is not None:
+        from tworooms_env.splits import resolve_layouts
+
+        env_kwargs["layouts"] = resolve_layouts(layouts)  # resolved once, shared by the batch's envs
     envs = [gym.make(env_id, disable_env_checker=True, **env_kwargs) for _ in range(n_envs)]
     if record and hasattr(policy, "record_plans"):
         policy.record_plans = True

@@ -400,11 +400,11 @@ def test_collect_sigterm_saves_finished_chunks_and_resume_gives_the_same_bytes(t
         col._run(col.CLI.parse([*args, "--dataset", str(tmp_path / "x.npz"), "--resume"]))
     real, calls = col.generate_tier, [0]
 
-    def dying(rng, n, config):
+    def dying(rng, n, config, layouts=None):
         calls[0] += 1
         if calls[0] == 3:  # while the third chunk is generated
             os.kill(os.getpid(), signal.SIGTERM)
-        return real(rng, n, config)
+        return real(rng, n, config, layouts)
 
     monkeypatch.setattr(col, "generate_tier", dying)
     out = tmp_path / "split.npz"

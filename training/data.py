@@ -33,8 +33,10 @@ rest is drawn uniformly over all windows, so the measured share is at least the 
 ``None`` (default) draws every window uniformly, like the reference. ``window_stats`` measures it.
 
 Split by layout: ``split="train"`` keeps trajectories whose (wall_x, door_y) is not held out,
-``"val"`` only held-out ones (``held_out_layouts``: a fixed, seeded 10 % of the 1,125 layouts).
-With a single layout in the data (fixed wall) the split falls back to the last 10 % of trajectories.
+``"val"`` only held-out ones (``held_out_layouts``: a fixed, seeded 10 % of the 1,125 layouts, the
+held-out set of every named layout split of :mod:`tworooms_env.splits`). With a single layout in the
+data (fixed wall) the split falls back to the last 10 % of trajectories. A file written for a named
+split (``tworooms-collect --split``) holds train layouts only: :func:`split_rows` uses it whole.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from tworooms_env.collect import write_dataset
 from tworooms_env.dataset import WindowIndex, load_trajectories, read_metadata, sha256_file
 from tworooms_env.families import segment_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
+from tworooms_env.splits import held_out_layouts, layout_codes  # the one held-out set (tworooms_env.splits)
 
 if TYPE_CHECKING:
     from training.wm_config import TrainConfig
@@ -63,19 +66,6 @@ SPLITS = ("all", "train", "val")
 
 
 # ------------------------------------------------------------------------------ layout split
-def held_out_layouts(fraction: float = 0.1, seed: int = 0) -> np.ndarray:
-    """A deterministic set of held-out layouts: int [K, 2] of (wall_x, door_y)."""
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    layouts = core.all_layouts()
-    order = np.random.default_rng(seed).permutation(layouts.shape[0])
-    return layouts[np.sort(order[: int(round(fraction * layouts.shape[0]))])]
-
-
-def _layout_code(wall_x, door_y) -> np.ndarray:
-    return (np.asarray(wall_x, dtype=np.int64) - core.WALL_X_MIN) * 64 + np.asarray(door_y, dtype=np.int64)
-
-
 def split_indices(
     wall_x: np.ndarray, door_y: np.ndarray, split: str, val_fraction: float = 0.1, seed: int = 0
 ) -> np.ndarray:
@@ -85,13 +75,32 @@ def split_indices(
     n = len(wall_x)
     if split == "all":
         return np.arange(n)
-    codes = _layout_code(wall_x, door_y)
+    codes = layout_codes(wall_x, door_y)
     if np.unique(codes).size <= 1:  # fixed wall: no layout to hold out, split trajectories
         is_val = np.arange(n) >= n - int(round(val_fraction * n))
     else:
         held = held_out_layouts(val_fraction, seed)
-        is_val = np.isin(codes, _layout_code(held[:, 0], held[:, 1]))
+        is_val = np.isin(codes, layout_codes(held[:, 0], held[:, 1]))
     return np.flatnonzero(is_val if split == "val" else ~is_val)
+
+
+def split_rows(traj: Trajectories, meta: dict, split: str, val_fraction: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Rows of a loaded file in ``split``. A file written for a named layout split (metadata
+    ``layout_split``) holds that split's train layouts only: "train" and "all" are every row (after
+    checking that no held-out layout is in it), "val" is an error (the file has none)."""
+    recorded = meta.get("layout_split")
+    if not recorded:
+        return split_indices(traj.wall_x, traj.door_y, split, val_fraction, seed)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    held = np.isin(layout_codes(traj.wall_x, traj.door_y), layout_codes(*held_out_layouts().T))
+    if held.any():
+        raise ValueError(f"the file claims layout split {recorded.get('name')!r} but holds {int(held.sum())} "
+                         "trajectories on held-out layouts")
+    if split == "val":
+        raise ValueError(f"the file holds the train layouts of split {recorded.get('name')!r} only: it has no "
+                         "validation (held-out) layouts")
+    return np.arange(len(traj))
 
 
 # ------------------------------------------------------------------------------- rendering
@@ -199,8 +208,8 @@ class TrajectoryWindows(Dataset):
         split_seed: int = 0,
         **kwargs,
     ) -> "TrajectoryWindows":
-        traj, _ = load_trajectories(path)
-        return cls(subset(traj, split_indices(traj.wall_x, traj.door_y, split, val_fraction, split_seed)), window, **kwargs)
+        traj, meta = load_trajectories(path)
+        return cls(subset(traj, split_rows(traj, meta, split, val_fraction, split_seed)), window, **kwargs)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -262,7 +271,10 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
 
     Returns what a checkpoint records of it: path, name, tier, trajectories, length, sha256.
     Raises ValueError when the file's tier or generator parameters differ from the config's
-    (a dataset cannot honour rates it was not written with).
+    (a dataset cannot honour rates it was not written with). A file of a named layout split
+    (``tworooms-collect --split``) or of the no-door-crossing variant is accepted under its tier:
+    the former holds train layouts only, the latter has no crossings whatever ``cross_wall_rate``
+    says; both are recorded (``layout_split``, ``door_crossings``).
     """
     path = Path(cfg.dataset)
     if not path.is_file():
@@ -282,8 +294,10 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
     params = meta.get("generator_params", {})
     from training.wm_config import STREAM_KEYS
 
+    # The no-door-crossing variant of a tier drops its crossings whatever rate the config asks for.
+    exempt = {"cross_wall_rate"} if params.get("door_crossings") is False else set()
     wrong = {k: (getattr(cfg, k), params[k]) for k in STREAM_KEYS
-             if k in params and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
+             if k in params and k not in exempt and not math.isclose(float(getattr(cfg, k)), float(params[k]), abs_tol=1e-9)}
     if wrong:
         text = ", ".join(f"{k}={mine!r} (file: {theirs!r})" for k, (mine, theirs) in wrong.items())
         raise ValueError(f"dataset {path} cannot honour {text}: collect a dataset with these rates, set them to "
@@ -292,7 +306,8 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
         raise ValueError(f"dataset {path} holds trajectories of {meta.get('length')} states, shorter than "
                          f"window={cfg.window}")
     return {"path": str(path), "name": path.name, "tier": tier, "trajectories": int(meta["num_trajectories"]),
-            "length": int(meta["length"]), "sha256": sha256_file(path)}
+            "length": int(meta["length"]), "sha256": sha256_file(path),
+            "layout_split": (meta.get("layout_split") or {}).get("name"), "door_crossings": params.get("door_crossings", True)}
 
 
 class WindowSource:

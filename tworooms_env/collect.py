@@ -10,6 +10,15 @@ goal-free families placed with the layout) and ``navigate`` (plus a noisy expert
 see :mod:`tworooms_env.tiers`. The other generator options override the tier's defaults; the tier
 and every generator parameter are stored in the file's metadata.
 
+``--split NAME`` (``random`` tier) draws layouts from the train layouts of a named layout split
+(:mod:`tworooms_env.splits`, e.g. ``k10``) only and records the split (name, seed, train layouts)
+under the metadata key ``layout_split``. ``--no-door-crossings`` writes the random tier's
+low-quality variant: no forced crossings and no walk that changes room (``door_crossings: false``
+in the generator parameters, ``variant: no-door-crossings``)::
+
+    python -m tworooms_env.collect --tier random --split k10 --num-trajectories 10000 --dataset data/random_k10.npz
+    python -m tworooms_env.collect --tier random --no-door-crossings --out data/random_nodoor.npz
+
 Trajectories are generated in chunks of ``--chunk-size``; chunk i draws from the generator seeded
 ``(seed, i)``, so the same arguments give the same bytes. The file is written atomically (see
 :mod:`tworooms_env.dataset`); the shares of trajectories and of training windows that cross the
@@ -42,11 +51,13 @@ def collect(
     chunk_size: int = 10_000,
     progress: bool = True,
     done: Trajectories | None = None,
+    layouts: np.ndarray | None = None,
 ) -> Trajectories:
     """Generate ``num_trajectories`` trajectories of a tier (or of a plain ``WalkConfig``), chunk by
     chunk, deterministically from ``seed``.
 
-    ``done``: the first whole chunks of an interrupted run (generation continues after them). On
+    ``done``: the first whole chunks of an interrupted run (generation continues after them).
+    ``layouts`` [K, 2]: draw layouts from these only (a split's train layouts). On
     KeyboardInterrupt (SIGINT / SIGTERM under ``raise_on_signals``) the chunks finished so far are
     attached to the exception as ``completed``."""
     if num_trajectories < 1:
@@ -62,8 +73,8 @@ def collect(
                     continue
                 n = min(chunk_size, num_trajectories - lo)
                 rng = np.random.default_rng([seed, i])
-                parts.append(generate_tier(rng, n, config) if isinstance(config, TierConfig)
-                             else generate_trajectories(rng, n, config))
+                parts.append(generate_tier(rng, n, config, layouts) if isinstance(config, TierConfig)
+                             else generate_trajectories(rng, n, config, layouts))
                 bar.update(n)
         except KeyboardInterrupt as e:
             e.completed = Trajectories.concatenate(parts) if parts else None
@@ -92,6 +103,8 @@ class CollectConfig:
     seed: int = 0  # chunk i of the file draws from the generator seeded (seed, i)
     dataset: str = "data/tworooms_random.npz"  # the .npz file to write (the trainers read it as dataset=PATH)
     fixed_wall: bool = False  # one layout only (wall 32, door 18)
+    split: str | None = None  # random tier: only the train layouts of this layout split (k1, k5, k10, k20, k40, all, kN-sS)
+    door_crossings: bool = True  # random tier: --no-door-crossings writes no trajectory that crosses the door (no forced crossings, crossing walks rejected)
     length: int | None = None  # override the tier's trajectory length in states (none: the tier's)
     step_mean: float | None = None  # override the tier's mean random-walk step (px)
     step_std: float | None = None  # override the tier's step standard deviation (px)
@@ -130,10 +143,23 @@ def write_dataset(
     window: int = 17,
     progress: bool = True,
     done: Trajectories | None = None,
+    split: str | None = None,
 ) -> tuple[Trajectories, Path, dict]:
     """Collect a tier's dataset and write it atomically with its metadata: (trajectories, path, stats).
-    ``done``: the whole chunks of an interrupted run (see ``collect``)."""
-    traj = collect(num_trajectories, config, seed, chunk_size, progress=progress, done=done)
+    ``done``: the whole chunks of an interrupted run (see ``collect``); ``split``: a named layout
+    split whose train layouts alone are drawn (recorded as metadata ``layout_split``)."""
+    layout_split = None
+    if split is not None:
+        from tworooms_env.splits import layout_split as named_split
+
+        if config.fixed_wall:
+            raise ValueError("--split and --fixed-wall exclude each other (a split names its own layouts)")
+        if config.segment_rate:
+            raise ValueError(f"--split is implemented for the 'random' tier only (the families of tier "
+                             f"{config.tier!r} draw their own layouts)")
+        layout_split = named_split(split)
+    layouts = None if layout_split is None else layout_split.train
+    traj = collect(num_trajectories, config, seed, chunk_size, progress=progress, done=done, layouts=layouts)
     stats = {"trajectories": trajectory_stats(traj)}
     if window <= config.length:
         stats["windows"] = window_shares(traj, window)
@@ -145,6 +171,10 @@ def write_dataset(
         "chunk_size": chunk_size,
         "stats": stats,
     }
+    if layout_split is not None:
+        metadata["layout_split"] = layout_split.to_dict()
+    if not config.door_crossings:
+        metadata["variant"] = "no-door-crossings"
     return traj, save_trajectories(path, traj, metadata), stats
 
 
@@ -178,10 +208,15 @@ def _run(args: CollectConfig) -> int:
     overrides = {name: getattr(args, name) for name in _TIER_FLAGS if getattr(args, name) is not None}
     if args.fixed_wall:
         overrides["fixed_wall"] = True
+    if not args.door_crossings:
+        if overrides.get("cross_wall_rate"):
+            raise ValueError("--no-door-crossings excludes --cross-wall-rate > 0")
+        overrides.update(door_crossings=False, cross_wall_rate=0.0)
     config = tier_config(args.tier, **overrides)  # a ValueError is printed as one error line
     resume_file = out.with_name(out.stem + ".resume.npz")
     key = json.loads(json.dumps({"num_trajectories": args.num_trajectories, "seed": args.seed,
-                                 "chunk_size": args.chunk_size, "generator_params": config.to_dict()}))
+                                 "chunk_size": args.chunk_size, "generator_params": config.to_dict(),
+                                 "split": args.split}))
     done = None
     if args.resume:
         if not resume_file.is_file():
@@ -193,7 +228,7 @@ def _run(args: CollectConfig) -> int:
     t0 = time.perf_counter()
     try:
         traj, path, stats = write_dataset(out, config, args.num_trajectories, args.seed, args.chunk_size,
-                                          args.window, progress=args.progress, done=done)
+                                          args.window, progress=args.progress, done=done, split=args.split)
     except Interrupted as e:
         if getattr(e, "completed", None) is not None:  # whole chunks: a resumed run continues after them
             save_trajectories(resume_file, e.completed, {"resume_key": key})
@@ -202,7 +237,8 @@ def _run(args: CollectConfig) -> int:
         raise
     seconds = time.perf_counter() - t0
     resume_file.unlink(missing_ok=True)
-    print(f"wrote {len(traj)} trajectories of tier {config.tier!r} x {config.length} states to {path} "
+    what = "".join([f", split {args.split!r}" if args.split else "", ", no door crossings" if not args.door_crossings else ""])
+    print(f"wrote {len(traj)} trajectories of tier {config.tier!r}{what} x {config.length} states to {path} "
           f"({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f} s")
     print(json.dumps(stats, indent=2))
     if args.minari_id:

@@ -500,14 +500,22 @@ def render_frames(positions: np.ndarray, wall_x, door_y, out: np.ndarray | None 
 
 
 def sample_tasks(
-    rng: np.random.Generator, n: int, fixed_wall: bool = False
+    rng: np.random.Generator, n: int, fixed_wall: bool = False, layouts: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Draw ``n`` evaluation tasks: layout first, then start and goal (docs/protocol.md).
 
     Returns {"wall_x": [n] int, "door_y": [n] int, "start": [n, 2], "goal": [n, 2]}. The env's
     ``reset(seed=s)`` and the batched evaluators both call this, so a task is the same everywhere.
+    ``layouts`` [K, 2] (e.g. a split's held-out layouts): the task's own generator picks row
+    ``rng.integers(K)`` of it instead of drawing wall_x and door_y, then start and goal as usual.
     """
-    wall_x, door_y = sample_layouts(rng, n, fixed_wall)
+    if layouts is not None:
+        if fixed_wall:
+            raise ValueError("fixed_wall and layouts exclude each other")
+        pick = np.asarray(layouts, dtype=np.int64)[rng.integers(0, len(layouts), size=n)]
+        wall_x, door_y = pick[:, 0], pick[:, 1]
+    else:
+        wall_x, door_y = sample_layouts(rng, n, fixed_wall)
     start, goal = sample_start_goal(rng, wall_x, door_y)
     return {"wall_x": wall_x, "door_y": door_y, "start": start, "goal": goal}
 

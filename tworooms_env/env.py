@@ -28,6 +28,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from tworooms_env import core
+from tworooms_env.splits import resolve_layouts
 
 MAX_EPISODE_STEPS = 200
 _OPTION_KEYS = frozenset({"wall_x", "door_y", "start", "goal", "task_seed", "task_index"})
@@ -44,6 +45,10 @@ class TwoRoomsEnv(gym.Env):
             the position after the last of the 200 steps).
         render_scale: upscaling factor of the RGB picture (65 px -> 65 * render_scale).
         render_trail: draw the path of the episode so far in the RGB picture.
+        layouts: draw every episode's layout from this set only: ``"heldout:SPLIT"``,
+            ``"train:SPLIT"`` (named splits of ``tworooms_env.splits``) or an array [K, 2] of
+            (wall_x, door_y). A task's own generator picks the layout from the sorted list, so
+            ``task_seed`` / ``task_index`` still define the task (PROTOCOL's seeds, another layout set).
 
     ``reset(options=...)`` accepts ``wall_x``, ``door_y`` (integers of the layout set), ``start``,
     ``goal`` (free positions in opposite rooms), or ``task_seed`` with ``task_index`` (exactly
@@ -60,6 +65,7 @@ class TwoRoomsEnv(gym.Env):
         terminate_on_success: bool = False,
         render_scale: int = 8,
         render_trail: bool = True,
+        layouts: str | np.ndarray | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
@@ -70,6 +76,9 @@ class TwoRoomsEnv(gym.Env):
         self.terminate_on_success = bool(terminate_on_success)
         self.render_scale = int(render_scale)
         self.render_trail = bool(render_trail)
+        self.layouts = resolve_layouts(layouts)  # None: every layout
+        if self.layouts is not None and self.fixed_wall:
+            raise ValueError("fixed_wall=True and layouts exclude each other")
         size = core.IMG_SIZE
         self.observation_space = spaces.Box(0, 255, (core.N_CHANNELS, size, size), np.uint8)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -117,7 +126,7 @@ class TwoRoomsEnv(gym.Env):
                 if not isinstance(value, (int, np.integer)) or value < 0:
                     raise ValueError(f"option {name!r} must be a non-negative integer, got {value!r}")
             rng = core.task_rng(int(seed), int(index))
-        task = core.sample_tasks(rng, 1, self.fixed_wall)
+        task = core.sample_tasks(rng, 1, self.fixed_wall, self.layouts)
         for name in ("wall_x", "door_y"):
             if name in options and not _is_integer(options[name]):
                 raise ValueError(f"option {name!r} must be an integer, got {options[name]!r}")

@@ -14,6 +14,11 @@ navigate    ``contact`` plus goal-directed noisy door routes: a noisy expert goi
             (:func:`tworooms_env.families.detour_trajectories`), as OGBench's navigate datasets.
 ==========  ==================================================================================
 
+The ``random`` tier has a low-quality variant, ``door_crossings=False`` (``tworooms-collect
+--no-door-crossings``): no forced crossings, and every walk that changes room is rejected, so no
+trajectory passes through the door (PLDM's no-door-crossing data). Its files still hold tier
+``random``; the variant is recorded in their generator parameters.
+
 A training window may start anywhere in a stored trajectory; choosing windows with the true
 positions (for example forcing a crossing inside the window) is curation and belongs to
 ``contact``, not ``random``. ``docs/protocol.md`` states the same rules for evaluations.
@@ -34,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from tworooms_env.families import segment_trajectories
-from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
+from tworooms_env.random_walk import Trajectories, WalkConfig, crossing_steps, generate_trajectories
 
 TIERS = ("random", "contact", "navigate")
 GENERATOR_NAME = "tworooms_env.tiers v1"
@@ -59,6 +64,7 @@ class TierConfig:
     push_rate: float = 0.0  # of the segment part: pushes into the centre wall
     detour_rate: float = 0.0  # of the segment part, drawn first: noisy expert door routes to a random goal (navigate)
     fixed_wall: bool = False  # one layout only (wall 32, door 18)
+    door_crossings: bool = True  # False: no trajectory changes room (PLDM's low-quality data; needs cross_wall_rate 0)
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -79,6 +85,9 @@ class TierConfig:
             raise ValueError(f"detour_rate={self.detour_rate}: goal-directed routes belong to the 'navigate' tier")
         if self.detour_rate and not self.segment_rate:
             raise ValueError("detour_rate is a share of the segment part: set segment_rate > 0 too")
+        if not self.door_crossings and (self.cross_wall_rate or self.segment_rate):
+            raise ValueError("door_crossings=False keeps only walks that stay in their room: set cross_wall_rate=0 "
+                             f"(got {self.cross_wall_rate}) and no segment families (got {self.segment_rate})")
         self.walk_config()  # validates lengths and step sizes
 
     def walk_config(self) -> WalkConfig:
@@ -89,7 +98,10 @@ class TierConfig:
                           fixed_wall=self.fixed_wall)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.door_crossings:  # the default stays implicit: files of earlier versions keep their bytes
+            del d["door_crossings"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TierConfig":
@@ -122,18 +134,44 @@ def tier_config(tier: str = "random", **overrides: Any) -> TierConfig:
 
 
 def generate_tier(rng: np.random.Generator, n: int, cfg: TierConfig, layouts: np.ndarray | None = None) -> Trajectories:
-    """``n`` trajectories of ``cfg.length`` states of the tier's mix (walks first, then families)."""
+    """``n`` trajectories of ``cfg.length`` states of the tier's mix (walks first, then families).
+
+    ``layouts`` [K, 2]: draw layouts uniformly from these rows only (the random tier). With
+    ``cfg.door_crossings`` False every walk that changes room is rejected and redrawn."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     n_seg = int(round(cfg.segment_rate * n))
     walk = cfg.walk_config()
     if layouts is not None and n_seg:
         raise ValueError("layout-restricted datasets are only implemented for the 'random' tier")
+    if not cfg.door_crossings:
+        return _walks_within_rooms(rng, n, walk, layouts)
     parts = [generate_trajectories(rng, n - n_seg, walk, layouts=layouts)]
     if n_seg:
         parts.append(segment_trajectories(rng, n_seg, cfg.length, walk, cfg.parallel_rate, cfg.door_aim_rate,
                                           cfg.push_rate, cfg.detour_rate))
     return Trajectories.concatenate(parts)
+
+
+def _walks_within_rooms(rng: np.random.Generator, n: int, walk: WalkConfig, layouts: np.ndarray | None) -> Trajectories:
+    """``n`` random walks none of which changes room: walks that cross are rejected and redrawn.
+
+    Rejection keeps every trajectory's full length; the kept walks are those of the plain generator
+    conditioned on staying in their start room (~90 % of 91-state walks with the default steps)."""
+    parts, kept = [], 0
+    while kept < n:
+        need = n - kept
+        batch = generate_trajectories(rng, need + need // 4 + 8, walk, layouts=layouts)
+        stays = ~crossing_steps(batch.positions, batch.wall_x).any(axis=1)
+        rows = np.flatnonzero(stays)[:need]
+        parts.append(_rows(batch, rows))
+        kept += rows.size
+    return Trajectories.concatenate(parts) if parts else generate_trajectories(rng, 0, walk, layouts=layouts)
+
+
+def _rows(traj: Trajectories, rows: np.ndarray) -> Trajectories:
+    names = ("positions", "actions", "blocked", "wall_x", "door_y", "kind")
+    return Trajectories(**{k: getattr(traj, k)[rows] for k in names})
 
 
 __all__ = ["TIERS", "TierConfig", "TIER_DEFAULTS", "tier_config", "generate_tier", "GENERATOR_NAME"]

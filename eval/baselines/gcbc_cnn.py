@@ -158,10 +158,10 @@ def hindsight_batch(
 def load_train_split(path: str | Path) -> Trajectories:
     """The "train" split (by layout, as the world model uses it) of a collected trajectory file."""
     from tworooms_env.dataset import load_trajectories
-    from training.data import split_indices, subset
+    from training.data import split_rows, subset
 
-    traj, _ = load_trajectories(path)
-    return subset(traj, split_indices(traj.wall_x, traj.door_y, "train"))
+    traj, meta = load_trajectories(path)
+    return subset(traj, split_rows(traj, meta, "train"))
 
 
 # ------------------------------------------------------------------------------ checkpoints

@@ -51,16 +51,17 @@ class OfflineData:
 def load_dataset(path: str | Path, split: str = "train") -> OfflineData:
     """A trajectory file's ``split`` ("train": the layouts the world model trains on; or "all")."""
     from tworooms_env.dataset import load_trajectories, sha256_file
-    from training.data import split_indices, subset
+    from training.data import split_rows, subset
 
     path = Path(path)
     traj, meta = load_trajectories(path)
     tier = meta.get("tier", "random")
-    rows = split_indices(traj.wall_x, traj.door_y, split)
+    rows = split_rows(traj, meta, split)
     part = subset(traj, rows)
     info = {"name": path.name, "path": str(path), "tier": tier, "sha256": sha256_file(path), "split": split,
             "num_trajectories": int(len(traj)), "split_trajectories": int(len(part)),
-            "length": int(traj.positions.shape[1]), "generator_params": meta.get("generator_params")}
+            "length": int(traj.positions.shape[1]), "generator_params": meta.get("generator_params"),
+            "layout_split": (meta.get("layout_split") or {}).get("name"), "door_crossings": (meta.get("generator_params") or {}).get("door_crossings", True)}
     return OfflineData(part, info, LayoutGroups(part.wall_x, part.door_y))
 
 
