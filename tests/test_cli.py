@@ -227,6 +227,9 @@ def tiny_runs(tmp: Path, dataset: Path) -> dict[str, list[str]]:
                                 "--no-floors", "--out-dir", str(tmp / "img")],
         "tworooms-video-jepa": ["--preset", "tiny", "--iterations", "2", "--val-sequences", "4", "--eval-sequences-quick",
                                 "4", "--no-progress", "--device", "cpu", "--out-dir", str(tmp / "vid")],
+        "tworooms-generalization": ["--study", "size", "--sizes", "40", "--methods", "greedy", "--no-train",
+                                    "--episodes", "1", "--batch-size", "1", "--data-dir", str(tmp / "gen-data"),
+                                    "--no-progress", "--out-dir", str(tmp / "gen")],
         "tworooms-unroll": ["--checkpoint", str(PROFILE_CHECKPOINT), "--n", "2", "--horizon", "10",
                             "--out-dir", str(tmp / "unroll")],
     }

@@ -68,14 +68,14 @@ def test_collect_split_writes_train_layouts_only_and_records_the_split(tmp_path,
     out = tmp_path / "k5.npz"
     args = ["--tier", "random", "--split", "k5", "--num-trajectories", "200", "--length", "21", "--chunk-size", "50",
             "--no-progress", "--window", "9"]
-    assert collect_main(args + ["--out", str(out)]) == 0
+    assert collect_main(args + ["--dataset", str(out)]) == 0
     traj, meta = load_trajectories(out)
     split = layout_split("k5")
     assert meta["layout_split"]["name"] == "k5" and meta["layout_split"]["train_layouts"] == split.train.tolist()
     assert meta["layout_split"]["num_heldout"] == 112
     assert not contains(split.heldout, traj.wall_x, traj.door_y).any()  # no held-out layout in the file
     assert as_set(np.stack([traj.wall_x, traj.door_y], 1)) == as_set(split.train)  # 200 draws cover all 5
-    assert collect_main(args + ["--out", str(tmp_path / "again.npz")]) == 0
+    assert collect_main(args + ["--dataset", str(tmp_path / "again.npz")]) == 0
     assert out.read_bytes() == (tmp_path / "again.npz").read_bytes()
     # the trainers use a split file whole: every layout in it is a train layout
     np.testing.assert_array_equal(data.split_rows(traj, meta, "train"), np.arange(len(traj)))
@@ -86,25 +86,25 @@ def test_collect_split_writes_train_layouts_only_and_records_the_split(tmp_path,
     with pytest.raises(ValueError, match="held-out layouts"):
         data.split_rows(traj, meta, "train")
     capsys.readouterr()
-    assert collect_main(["--tier", "contact", "--split", "k5", "--out", str(tmp_path / "c.npz"), "--no-progress"]) == 2
+    assert collect_main(["--tier", "contact", "--split", "k5", "--dataset", str(tmp_path / "c.npz"), "--no-progress"]) == 2
     assert "'random' tier only" in capsys.readouterr().err
-    assert collect_main(["--split", "k0", "--out", str(tmp_path / "c.npz")]) == 2
+    assert collect_main(["--split", "k0", "--dataset", str(tmp_path / "c.npz")]) == 2
     assert "k must be in" in capsys.readouterr().err
 
 
 def test_no_door_crossing_variant_has_no_crossing_and_says_so(tmp_path, capsys):
     out = tmp_path / "nodoor.npz"
     assert collect_main(["--no-door-crossings", "--num-trajectories", "300", "--length", "41", "--no-progress",
-                         "--window", "9", "--seed", "2", "--out", str(out)]) == 0
+                         "--window", "9", "--seed", "2", "--dataset", str(out)]) == 0
     traj, meta = load_trajectories(out)
     assert len(traj) == 300 and meta["tier"] == "random" and meta["variant"] == "no-door-crossings"
     assert meta["generator_params"]["door_crossings"] is False and meta["generator_params"]["cross_wall_rate"] == 0
     assert not crossing_steps(traj.positions, traj.wall_x).any()
     assert meta["stats"]["trajectories"]["share_crossing"] == 0.0
-    assert collect_main(["--no-door-crossings", "--cross-wall-rate", "0.3", "--out", str(tmp_path / "x.npz")]) == 2
+    assert collect_main(["--no-door-crossings", "--cross-wall-rate", "0.3", "--dataset", str(tmp_path / "x.npz")]) == 2
     assert "excludes --cross-wall-rate" in capsys.readouterr().err
     # a default file keeps the metadata (and bytes) of earlier versions: the default variant stays implicit
-    assert collect_main(["--num-trajectories", "20", "--length", "21", "--no-progress", "--out", str(tmp_path / "d.npz")]) == 0
+    assert collect_main(["--num-trajectories", "20", "--length", "21", "--no-progress", "--dataset", str(tmp_path / "d.npz")]) == 0
     default = read_metadata(tmp_path / "d.npz")
     assert "door_crossings" not in default["generator_params"] and "variant" not in default
 
@@ -152,7 +152,7 @@ RANDOM_RATES = ["cross_wall_rate=0.35", "wall_bump_rate=0", "segment_rate=0", "p
 def test_trainer_accepts_split_and_no_door_files_and_refuses_a_wrong_tier(tmp_path):
     path = tmp_path / "k5_nodoor.npz"
     assert collect_main(["--split", "k5", "--no-door-crossings", "--num-trajectories", "40", "--length", "21",
-                         "--no-progress", "--window", "9", "--out", str(path)]) == 0
+                         "--no-progress", "--window", "9", "--dataset", str(path)]) == 0
 
     def cfg(*argv):
         return make_config(["--preset", "tiny", "encoder=pixel", "encoder_hidden=16", "encoder_width=8",
