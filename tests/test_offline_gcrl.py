@@ -117,6 +117,18 @@ def test_batches_render_the_relabelled_states(data):
     assert data.info["tier"] == "random" and len(data.info["sha256"]) == 64
 
 
+def test_profile_batches_equal_the_features_of_the_rendered_frames(data):
+    """The unrendered profile path gives exactly the features of the frames the agent would see."""
+    spec = build_method("hiql", **TINY).batch_spec()
+    frames = sample_batch(data, np.random.default_rng(3), 32, spec)
+    feats = sample_batch(data, np.random.default_rng(3), 32, spec, features="profile")
+    for key in ("obs", "next_obs", "value_goals", "actor_goals", "subgoals"):
+        assert feats[key].shape == (32, 260) and feats[key].dtype == np.float32
+        expected = prepare_batch({key: frames[key]}, "profile", torch.device("cpu"))[key]
+        torch.testing.assert_close(torch.from_numpy(feats[key]), expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(feats["rewards"], frames["rewards"])
+
+
 # --------------------------------------------------------------------------- tiny runs
 def _fit(method, data, steps: int, batch_size: int = 64, seed: int = 0) -> tuple[float, float]:
     """(loss before, loss after) on one fixed batch, training on fresh batches."""

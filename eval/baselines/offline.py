@@ -76,9 +76,16 @@ class BatchSpec:
     success_radius: float | None = None  # None: success = same state index (OGBench)
 
 
-def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, spec: BatchSpec) -> dict[str, np.ndarray]:
+def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, spec: BatchSpec,
+                 features: str = "pixels") -> dict[str, np.ndarray]:
     """Relabelled transitions: frames uint8 [B, 2, 65, 65] (``obs``, ``next_obs``, goals), ``actions``
-    float32 [B, 2] in env units (px / 2.45), ``rewards`` / ``masks`` float32 [B] for value goals."""
+    float32 [B, 2] in env units (px / 2.45), ``rewards`` / ``masks`` float32 [B] for value goals.
+
+    ``features="profile"``: the states are the profile features float32 [B, 260] instead of frames,
+    computed from the positions without rendering (``training.data.profiles_from_positions``: the
+    same integers as the row and column sums of the rendered frames, so the same features that
+    the agent computes from its observation frames; ~100x cheaper than rendering).
+    """
     traj = data.traj
     n, length = traj.positions.shape[:2]
     i, t = sample_transitions(rng, n, length, batch_size)
@@ -96,7 +103,10 @@ def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, s
         frames["subgoals"] = (i, np.minimum(t + spec.subgoal_steps, length - 1))
     ii = np.concatenate([v[0] for v in frames.values()])
     tt = np.concatenate([v[1] for v in frames.values()])
-    rendered = core.render_frames(traj.positions[ii, tt], traj.wall_x[ii], traj.door_y[ii])
+    if features == "profile":
+        rendered = profile_features_from_positions(traj.positions[ii, tt], traj.wall_x[ii], traj.door_y[ii])
+    else:
+        rendered = core.render_frames(traj.positions[ii, tt], traj.wall_x[ii], traj.door_y[ii])
     for k, chunk in zip(frames, np.split(rendered, len(frames))):
         out[k] = chunk
     return out
@@ -104,6 +114,16 @@ def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, s
 
 # -------------------------------------------------------------------------------- features
 PROFILE_DIM = 4 * core.IMG_SIZE
+
+
+def profile_features_from_positions(positions: np.ndarray, wall_x: np.ndarray, door_y: np.ndarray) -> np.ndarray:
+    """``ProfileFeatures`` of the frames ``core.render_frames`` would draw, float32 [N, 260], unrendered."""
+    from jepa_agent.encoders import ProfileEncoder
+    from training.data import profiles_from_positions
+
+    rows, cols = profiles_from_positions(positions, wall_x, door_y)
+    dot, wall = ProfileEncoder.features(torch.from_numpy(rows).float(), torch.from_numpy(cols).float())
+    return torch.cat([dot, wall], dim=-1).numpy()
 
 
 class ProfileFeatures(nn.Module):

@@ -101,7 +101,7 @@ def train(args: OfflineTrainConfig) -> dict[str, Any]:
 
     while trained < budget and (args.steps is None or step < args.steps):
         t0 = time.perf_counter()
-        batch = prepare_batch(sample_batch(data, rng, args.batch_size, spec), args.features, device)
+        batch = prepare_batch(sample_batch(data, rng, args.batch_size, spec, args.features), args.features, device)
         loss, metrics = method.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
