@@ -20,7 +20,7 @@ from typing import Any, Literal, Sequence
 from eval.agents import Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
 from eval.planning import parse_options
-from eval.runner import run_episodes
+from eval.runner import check_counts, run_episodes
 from jepa_agent.validation import run_cli
 from tworooms_env.cli import ConfigCLI
 
@@ -68,10 +68,7 @@ class AblationsConfig:
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.batch_size < 1:
-            raise ValueError("--episodes and --batch-size must be >= 1")
-        if self.threads < 0:
-            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+        check_counts(self)
 
 
 CLI = ConfigCLI(AblationsConfig, prog="tworooms-ablations", description=__doc__.split("\n\n")[0])

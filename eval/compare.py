@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from eval.agents import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
-from eval.runner import run_episodes
+from eval.runner import check_counts, run_episodes
 from jepa_agent.validation import run_cli
 from tworooms_env.cli import ConfigCLI
 
@@ -129,10 +129,7 @@ class CompareConfig:
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.batch_size < 1:
-            raise ValueError("--episodes and --batch-size must be >= 1")
-        if self.threads < 0:
-            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+        check_counts(self)
         unknown = sorted(set(self.methods.split(",")) - set(AGENTS))
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(AGENTS)}")

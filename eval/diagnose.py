@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import tworooms_env  # noqa: F401 - registers TwoRooms-v0
+from eval.runner import check_counts
 from eval.baselines.scripted import oracle_route
 from jepa_agent.agent import JEPAAgent
 from jepa_agent.planners import MPPIPlanner
@@ -103,8 +104,7 @@ class DiagnoseConfig:
     json: str = ""  # write the diagnoses to this JSON file
 
     def __post_init__(self) -> None:
-        if self.threads < 0:
-            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+        check_counts(self, at_least_one=())
 
 
 CLI = ConfigCLI(DiagnoseConfig, prog="tworooms-diagnose", description=__doc__.splitlines()[0])

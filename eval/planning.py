@@ -24,7 +24,7 @@ import torch
 
 from eval.agents import AGENTS, Unavailable, make_agent
 from eval.metrics import format_table, machine_description, summarize
-from eval.runner import EpisodeRecord, run_episodes
+from eval.runner import EpisodeRecord, check_counts, run_episodes
 from jepa_agent.planner_config import PlannerConfig
 from jepa_agent.validation import check_device, run_cli
 from tworooms_env.cli import ConfigCLI, parse_pairs
@@ -58,11 +58,7 @@ class EvalConfig:
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.batch_size < 1:
-            raise ValueError("--episodes and --batch-size must be >= 1")
-        for name in ("threads", "first_index", "videos", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        check_counts(self, non_negative=("threads", "first_index", "videos", "seed"))
         if self.video_every < 1:
             raise ValueError(f"--video-every must be >= 1, got {self.video_every}")
         check_device(self.device)

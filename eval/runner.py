@@ -38,6 +38,16 @@ from tworooms_env import core
 from tworooms_env.env import MAX_EPISODE_STEPS
 
 
+def check_counts(cfg: Any, at_least_one: Sequence[str] = ("episodes", "batch_size"),
+                 non_negative: Sequence[str] = ("threads",)) -> None:
+    """Raise ValueError naming the flag when an evaluation config's count is out of range."""
+    for names, low in ((at_least_one, 1), (non_negative, 0)):
+        for name in names:
+            value = getattr(cfg, name)
+            if value < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+
+
 @dataclass
 class EpisodeRecord:
     """Outcome of one episode; ``positions`` / ``plans`` only when recorded (videos)."""
