@@ -141,6 +141,7 @@ AGENTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "jepa-open-field": _analytic(walls=False),
     "gcbc": _offline("gcbc"),
     "gciql": _offline("gciql"),
+    "gcivl": _offline("gcivl"),
     "hiql": _offline("hiql"),
     "crl": _offline("crl"),
     "sb3-pixels": _sb3("pixels"),

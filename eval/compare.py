@@ -33,6 +33,7 @@ METHODS = [
     ("jepa-profile", "JEPA world model, hand-crafted position features (privileged), navigate-like stream + MPPI"),
     ("gcbc", "behaviour cloning with hindsight goals, offline random walks (20k traj., 20 min CPU; pixels)"),
     ("gciql", "GCIQL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
+    ("gcivl", "GCIVL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
     ("hiql", "HIQL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
     ("crl", "CRL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
     ("sb3-pixels", "SAC + HER, online with reward (pixels), 12k env steps, 25 min CPU"),

@@ -45,6 +45,39 @@ def test_expectile_loss_on_hand_computed_values():
     assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * (4 + 1) / 2)  # tau = 0.5: half the MSE
 
 
+def _constant(net: torch.nn.Module, value: float) -> None:
+    """Make a GoalNet output ``value`` everywhere (last layer: zero weights, bias = value)."""
+    last = net.mlp[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(value)
+
+
+def test_gcivl_value_and_actor_losses_on_hand_computed_values():
+    m = build_method("gcivl", **TINY)
+    for net, c in zip(m.targets, (-2.0, -4.0)):
+        _constant(net, c)
+    for net, c in zip(m.values, (-1.0, -3.0)):
+        _constant(net, c)
+    _constant(m.actor, 0.0)
+    b, gamma, tau = 4, m.config.gamma, m.config.expectile
+    frames = torch.zeros(b, 260)
+    r = torch.tensor([0.0, -1.0, -1.0, -1.0])
+    batch = {"obs": frames, "next_obs": frames, "value_goals": frames, "actor_goals": frames, "rewards": r,
+             "masks": 1.0 + r, "actions": torch.tensor([[0.5, 0.0]] * b)}
+    loss, metrics = m.loss(batch)
+    # targets: next values (-2, -4), min -4, mean -3 -> A = r + gamma m (-4) + 3; q_j = r + gamma m Vbar_j
+    mask = 1.0 + r
+    adv = r + gamma * mask * -4.0 + 3.0
+    weight = torch.where(adv < 0, 1 - tau, tau)
+    expected_value = (weight * (r + gamma * mask * -2.0 + 1.0) ** 2).mean() + (weight * (r + gamma * mask * -4.0 + 3.0) ** 2).mean()
+    assert metrics["value_loss"] == pytest.approx(expected_value.item(), rel=1e-5)
+    # actor: V(s', g) - V(s, g) = 0 -> weights exp(0) = 1; pi = tanh(0) = 0 -> || 0 - a ||^2 = 0.25
+    assert metrics["weight_mean"] == pytest.approx(1.0)
+    assert metrics["actor_loss"] == pytest.approx(0.25, rel=1e-5)
+    assert loss.item() == pytest.approx(expected_value.item() + 0.25, rel=1e-5)
+
+
 def test_infonce_loss_on_hand_computed_logits():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     expected = 0.5 * (-math.log(math.exp(2) / (math.exp(2) + 1)) - math.log(math.e / (1 + math.e)))

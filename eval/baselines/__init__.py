@@ -1,7 +1,7 @@
 """The baselines the JEPA agent is compared with, all behind the policy interface of ``eval.runner``.
 
 - ``scripted``: random, greedy and oracle policies (greedy and oracle read privileged positions);
-- ``offline`` with ``gcbc``, ``gciql``, ``hiql``, ``crl`` and ``relabel``: offline goal-conditioned
+- ``offline`` with ``gcbc``, ``gciql``, ``gcivl``, ``hiql``, ``crl`` and ``relabel``: offline goal-conditioned
   RL trained on the world model's datasets (``python -m eval.baselines.train``);
 - ``gcbc_cnn``: the convolutional GCBC trained on generated walks (the shipped ``weights/gcbc.pt``);
 - ``sb3_agents``: SAC + HER from Stable-Baselines3 (optional dependency).

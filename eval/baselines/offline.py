@@ -37,6 +37,7 @@ TIERS = ("random", "contact", "navigate")
 FEATURES = ("profile", "pixels")
 OBS_SHAPE = (core.N_CHANNELS, core.IMG_SIZE, core.IMG_SIZE)
 METHODS = {"gcbc": "eval.baselines.gcbc:GCBC", "gciql": "eval.baselines.gciql:GCIQL",
+           "gcivl": "eval.baselines.gcivl:GCIVL",
            "hiql": "eval.baselines.hiql:HIQL", "crl": "eval.baselines.crl:CRL"}
 
 
