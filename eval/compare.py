@@ -5,7 +5,10 @@
 
 ``--dataset`` names the table's data tier (a tier, or a trajectory file whose metadata gives it):
 a learned model whose recorded dataset tier differs is refused with an error before anything
-runs; models that record no tier (the shipped convolutional GCBC, SAC+HER) run and say so.
+runs; models that record no tier (the shipped convolutional GCBC, SAC+HER) run and say so. With a
+trajectory file, every learned row (the JEPA's included) must have trained on that very file: a
+model whose recorded sha256 differs is refused. Each row names its dataset file, size, features,
+training minutes and training seeds; results.json and results.csv hold every column.
 Methods that cannot run (no trained checkpoint, missing dependency) appear as rows that say why;
 none is dropped silently. ``--layouts heldout:SPLIT`` draws every task from a layout split's held-out
 layouts (same task seeds; see ``tworooms_env.splits``). Columns: method, data or budget used, success@end [95 % CI],
@@ -31,7 +34,7 @@ from tworooms_env.cli import ConfigCLI
 METHODS = [
     ("jepa", "JEPA world model, pixels through a learned encoder, random-tier dataset + MPPI planning"),
     ("jepa-profile", "JEPA world model, hand-crafted position features (privileged), navigate-like stream + MPPI"),
-    ("gcbc", "behaviour cloning with hindsight goals, offline random walks (20k traj., 20 min CPU; pixels)"),
+    ("gcbc", "GCBC, behaviour cloning with hindsight goals (shipped: convolutional, 20k generated walks, 20 min, pixels; or a checkpoint trained from the dataset file)"),
     ("gciql", "GCIQL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
     ("gcivl", "GCIVL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
     ("hiql", "HIQL, offline GCRL from the dataset file (its checkpoint records tier and features)"),
@@ -72,6 +75,35 @@ def check_tier(name: str, policy: Any, tier: str | None) -> str | None:
     return model_tier
 
 
+def model_dataset(policy: Any) -> dict[str, Any]:
+    """What a learned policy records of its training data and budget: dataset file (name, sha256,
+    size), encoder features and training minutes; {} for policies that record nothing."""
+    meta = getattr(policy, "meta", None) or {}
+    if meta.get("dataset"):  # offline GCRL checkpoint
+        d = meta["dataset"]
+        return {"dataset": d.get("name"), "dataset_sha256": d.get("sha256"), "dataset_trajectories": d.get("num_trajectories"),
+                "features": meta.get("config", {}).get("features"), "train_minutes": meta.get("stats", {}).get("train_minutes"),
+                "training_seeds": 1}
+    model = getattr(policy, "model", None)
+    d = getattr(model, "dataset", None)
+    if isinstance(d, dict):  # JEPA world model
+        encoder = type(getattr(model, "encoder", None)).__name__
+        features = "pixels (learned)" if encoder == "PixelEncoder" else f"{encoder} (hand-crafted, privileged)" if encoder == "ProfileEncoder" else encoder
+        elapsed = getattr(model, "elapsed_s", None)
+        return {"dataset": d.get("name"), "dataset_sha256": d.get("sha256"), "dataset_trajectories": d.get("trajectories"),
+                "features": features, "train_minutes": elapsed / 60.0 if elapsed else None, "training_seeds": 1}
+    return {}
+
+
+def check_same_file(name: str, recorded: dict[str, Any], sha256: str | None, path: str) -> None:
+    """With ``--dataset FILE``: every learned row must have trained on that very file (same sha256)."""
+    if sha256 is None or not recorded.get("dataset_sha256"):
+        return
+    if recorded["dataset_sha256"] != sha256:
+        raise TierMismatch(f"refused: {name} was trained on {recorded.get('dataset')} (sha256 {recorded['dataset_sha256'][:12]}...), "
+                           f"not on {path} (sha256 {sha256[:12]}...); every row of a table trains on the same dataset file")
+
+
 def parse_checkpoints(pairs: Sequence[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -84,6 +116,21 @@ def parse_checkpoints(pairs: Sequence[str]) -> dict[str, str]:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     return format_table(rows, "method", second=("data / budget", "uses"), p90=False)
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """One line per method: every scalar of its row (lists such as intervals become lo;hi)."""
+    import csv
+
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys and not isinstance(r[k], dict)]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ";".join(map(str, r[k])) if isinstance(r.get(k), (list, tuple)) else r.get(k) for k in keys})
+    return path
 
 
 def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -154,6 +201,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     tier = table_tier(args.dataset) if args.dataset else None
+    file_sha = None
+    if args.dataset.endswith(".npz"):
+        from tworooms_env.dataset import sha256_file
+
+        file_sha = sha256_file(args.dataset)
     checkpoints = parse_checkpoints(args.agent_checkpoint)
     uses = dict(METHODS)
     policies, rows = {}, []
@@ -165,15 +217,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
         except Unavailable as err:
             rows.append({**row, "unavailable": str(err)})
             continue
+        recorded = model_dataset(policy)
         try:
             row["data_tier"] = check_tier(name, policy, tier)
+            check_same_file(name, recorded, file_sha, args.dataset)
         except TierMismatch as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        meta = getattr(policy, "meta", None) or {}
-        if meta.get("dataset"):
-            row.update(dataset=meta["dataset"].get("name"), dataset_sha256=meta["dataset"].get("sha256"),
-                       features=meta.get("config", {}).get("features"), train_minutes=meta.get("stats", {}).get("train_minutes"))
+        row.update(recorded)
         policies[name] = policy
         rows.append(row)
     for row in rows:
@@ -193,8 +244,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     table = markdown(rows)
     (out / "table.md").write_text(f"{title}\n\n{table}\n")
     (out / "results.json").write_text(json.dumps(rows, indent=2))
+    write_csv(rows, out / "results.csv")
     bar_chart(rows, out / "success.png", title)
-    print(title + "\n\n" + table + f"\n\nwrote {out / 'table.md'}, {out / 'success.png'}")
+    print(title + "\n\n" + table + f"\n\nwrote {out / 'table.md'}, {out / 'results.json'}, {out / 'results.csv'}, {out / 'success.png'}")
     return 0
 
 

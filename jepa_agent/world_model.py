@@ -309,4 +309,5 @@ def load_world_model(path: str | Path | None = None, map_location: str | torch.d
     model.load_state_dict(ckpt["model"])
     model.data_tier = ckpt.get("data_tier")  # what it was trained on (None in checkpoints of version 0.1)
     model.dataset = ckpt.get("dataset")
+    model.elapsed_s = ckpt.get("elapsed_s")  # training wall-clock seconds
     return model.to(map_location).eval()

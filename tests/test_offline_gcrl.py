@@ -269,3 +269,35 @@ def test_compare_refuses_a_model_of_another_tier(tmp_path, data, capsys):
 
 def test_table_tier_reads_a_dataset_file(dataset_file):
     assert compare.table_tier(str(dataset_file)) == "random"
+
+
+def test_compare_with_a_dataset_file_refuses_a_model_of_another_file(tmp_path, data, dataset_file, capsys):
+    other = {**data.info, "sha256": "0" * 64, "name": "other.npz"}  # same tier, another file
+    path = save_checkpoint(tmp_path / "g.pt", build_method("gcbc", **TINY), other, {}, {})
+    code = compare.main(["--dataset", str(dataset_file), "--methods", "gcbc", "--agent-checkpoint", f"gcbc={path}",
+                         "--episodes", "1", "--out-dir", str(tmp_path / "cmp"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and "other.npz" in err and "same dataset file" in err
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_rows_name_their_dataset_file_and_write_csv(tmp_path, data, dataset_file):
+    path = save_checkpoint(tmp_path / "g.pt", build_method("gcbc", **TINY), data.info, {}, {"train_minutes": 1.5})
+    code = compare.main(["--dataset", str(dataset_file), "--methods", "gcbc,oracle", "--agent-checkpoint", f"gcbc={path}",
+                         "--episodes", "2", "--batch-size", "2", "--out-dir", str(tmp_path / "cmp"), "--no-progress"])
+    assert code == 0
+    rows = {r["method"]: r for r in json.loads((tmp_path / "cmp" / "results.json").read_text())}
+    assert rows["gcbc"]["dataset"] == dataset_file.name and rows["gcbc"]["dataset_sha256"] == sha256_file(dataset_file)
+    assert rows["gcbc"]["train_minutes"] == 1.5 and rows["gcbc"]["training_seeds"] == 1 and rows["gcbc"]["features"] == "profile"
+    header = (tmp_path / "cmp" / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"method", "dataset", "dataset_sha256", "success_rate", "steps_to_success_median", "oracle_ratio_median", "median_episode_seconds"} <= set(header)
+
+
+def test_jepa_rows_record_their_dataset(tmp_path):
+    agent = make_agent("jepa")
+    rec = compare.model_dataset(agent)
+    assert rec["dataset"] == "tworooms_random.npz" and rec["features"] == "pixels (learned)"
+    assert rec["dataset_sha256"].startswith("b2bd419d7c16") and rec["train_minutes"] > 10
+    with pytest.raises(compare.TierMismatch, match="same dataset file"):
+        compare.check_same_file("jepa", rec, "f" * 64, "x.npz")
