@@ -301,3 +301,28 @@ def test_jepa_rows_record_their_dataset(tmp_path):
     assert rec["dataset_sha256"].startswith("b2bd419d7c16") and rec["train_minutes"] > 10
     with pytest.raises(compare.TierMismatch, match="same dataset file"):
         compare.check_same_file("jepa", rec, "f" * 64, "x.npz")
+
+
+@pytest.mark.parametrize("name", ["gciql", "gcivl"])
+def test_inspect_calibrates_the_value_and_runs_the_critic_greedy_policy(name, data, dataset_file, tmp_path):
+    from eval.baselines import inspect as ins
+
+    path = save_checkpoint(tmp_path / "m.pt", build_method(name, **TINY), data.info, {}, {})
+    method, _ = ins.load_method(path)
+    cal = ins.value_calibration(method, data, 60, np.random.default_rng(0), 0.99)
+    assert cal["pairs"] + cal["pairs_unreached"] == 60 and sum(r["pairs"] for r in cal["bins"]) == cal["pairs"]
+    assert all(r["optimal_mean"] <= 0 for r in cal["bins"])
+    env = gym.make("TwoRooms-v0")
+    obs, info = env.reset(seed=0)
+    act = ins.CriticGreedy(method).act_batch(obs[None], info["goal_obs"][None], [info])
+    assert act.shape == (1, 2) and any(np.allclose(act[0], c) for c in ins.CANDIDATES)
+    out = ins.main(["--checkpoint", str(path), "--tasks", "2", "--pairs", "10", "--dataset", str(dataset_file),
+                    "--json", str(tmp_path / "i.json")])
+    assert out == 0 and set(json.loads((tmp_path / "i.json").read_text())) >= {"calibration", "actor_success", "critic_greedy_success"}
+
+
+def test_inspect_refuses_a_method_without_a_critic(data, tmp_path):
+    from eval.baselines import inspect as ins
+
+    with pytest.raises(ValueError, match="no critic"):
+        ins.CriticGreedy(build_method("gcbc", **TINY))
