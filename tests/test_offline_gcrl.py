@@ -326,3 +326,37 @@ def test_inspect_refuses_a_method_without_a_critic(data, tmp_path):
 
     with pytest.raises(ValueError, match="no critic"):
         ins.CriticGreedy(build_method("gcbc", **TINY))
+
+
+def test_jepa_features_are_the_frozen_encoder_and_its_cache_matches(data, tmp_path):
+    from dataclasses import replace
+
+    from eval.baselines.offline import embed_dataset, shared_jepa_features
+    from tworooms_env import core
+
+    small = replace(data, embeddings=None)
+    path = embed_dataset(small, cache_dir=tmp_path, progress=False)
+    assert path.is_file() and small.embeddings.shape == (*data.traj.positions.shape[:2], shared_jepa_features().dim)
+    frames = core.render_frames(data.traj.positions[3, :4], data.traj.wall_x[3], data.traj.door_y[3])
+    live = shared_jepa_features()(torch.from_numpy(frames))
+    assert torch.allclose(live, torch.from_numpy(small.embeddings[3, :4].astype(np.float32)), atol=2e-2)  # float16 cache
+    again = replace(data, embeddings=None)
+    assert embed_dataset(again, cache_dir=tmp_path, progress=False) == path and np.array_equal(again.embeddings, small.embeddings)
+    batch = sample_batch(small, np.random.default_rng(0), 8, build_method("gcivl", features="jepa", **TINY).batch_spec(), "jepa")
+    assert batch["obs"].shape == (8, shared_jepa_features().dim)
+    with pytest.raises(ValueError, match="embed_dataset"):
+        sample_batch(data, np.random.default_rng(0), 8, build_method("gcbc", **TINY).batch_spec(), "jepa")
+
+
+def test_a_tiny_run_on_jepa_features_trains_the_heads_only(data, dataset_file, tmp_path):
+    method = build_method("gcivl", features="jepa", **TINY)
+    enc = [p.detach().clone() for p in method.actor.features.encoder.parameters()]
+    before, after = _fit(method, data, steps=60)
+    assert after < 0.8 * before
+    assert all(torch.equal(a, b) for a, b in zip(enc, method.actor.features.encoder.parameters()))
+    path = save_checkpoint(tmp_path / "j.pt", method, data.info, {}, {})
+    agent = make_agent("gcivl", checkpoint=str(path))
+    env = gym.make("TwoRooms-v0")
+    obs, info = env.reset(seed=1)
+    expected = OfflineAgent(method).act(obs, info["goal_obs"])
+    assert np.allclose(agent.act(obs, info["goal_obs"]), expected, atol=1e-6)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from eval.baselines.offline import OfflineAgent, ProfileFeatures, load_dataset, load_method, profile_features_from_positions
+from eval.baselines.offline import OfflineAgent, frame_features, load_dataset, load_method, profile_features_from_positions
 from tworooms_env import core
 from tworooms_env.cli import ConfigCLI, run_cli
 
@@ -115,20 +115,17 @@ class CriticGreedy:
     @torch.no_grad()
     def act_batch(self, obs: np.ndarray, goal_obs: np.ndarray, infos: Sequence[dict]) -> np.ndarray:
         k, e = len(self.cand), len(obs)
-        fg = ProfileFeatures()(torch.as_tensor(goal_obs)) if self.method.config.features == "profile" else torch.as_tensor(goal_obs)
-        g = fg.repeat_interleave(k, 0)
+        f = frame_features(self.method.config.features)
+        g = f(torch.as_tensor(goal_obs)).repeat_interleave(k, 0)
         if self.q is not None:
-            fs = ProfileFeatures()(torch.as_tensor(obs)) if self.method.config.features == "profile" else torch.as_tensor(obs)
+            fs = f(torch.as_tensor(obs))
             score = self.q(fs.repeat_interleave(k, 0), g, self.cand.repeat(e, 1))
         else:
             pos = np.repeat(np.asarray([info["position"] for info in infos], np.float64), k, 0)
             wx = np.repeat([info["wall_x"] for info in infos], k)
             dy = np.repeat([info["door_y"] for info in infos], k)
             nxt = core.step_positions(pos, np.tile(CANDIDATES, (e, 1)) * core.MAX_STEP_NORM, wx, dy)[0]
-            if self.method.config.features == "profile":
-                s2 = torch.from_numpy(profile_features_from_positions(nxt, wx, dy))
-            else:
-                s2 = torch.from_numpy(core.render_frames(nxt, wx, dy))
+            s2 = f(torch.from_numpy(core.render_frames(nxt, wx, dy)))
             score = self.v(s2, g)
         return CANDIDATES[score.view(e, k).argmax(1).numpy()]
 

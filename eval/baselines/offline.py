@@ -34,7 +34,7 @@ from tworooms_env.random_walk import Trajectories
 FORMAT = "tworooms-jepa/offline-gcrl"
 FORMAT_VERSION = 1
 TIERS = ("random", "contact", "navigate")
-FEATURES = ("profile", "pixels")
+FEATURES = ("profile", "pixels", "jepa")
 OBS_SHAPE = (core.N_CHANNELS, core.IMG_SIZE, core.IMG_SIZE)
 METHODS = {"gcbc": "eval.baselines.gcbc:GCBC", "gciql": "eval.baselines.gciql:GCIQL",
            "gcivl": "eval.baselines.gcivl:GCIVL",
@@ -47,6 +47,7 @@ class OfflineData:
     traj: Trajectories
     info: dict[str, Any]  # name, path, tier, sha256, sizes: what a checkpoint records
     groups: LayoutGroups
+    embeddings: np.ndarray | None = None  # "jepa" features: [N, L, D] float16 latents of every state
 
 
 def load_dataset(path: str | Path, split: str = "train") -> OfflineData:
@@ -82,6 +83,8 @@ def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, s
     """Relabelled transitions: frames uint8 [B, 2, 65, 65] (``obs``, ``next_obs``, goals), ``actions``
     float32 [B, 2] in env units (px / 2.45), ``rewards`` / ``masks`` float32 [B] for value goals.
 
+    ``features="jepa"``: the states are the frozen JEPA encoder's latents float32 [B, D] of the stored
+    frames (``data.embeddings``, :func:`embed_dataset`).
     ``features="profile"``: the states are the profile features float32 [B, 260] instead of frames,
     computed from the positions without rendering (``training.data.profiles_from_positions``: the
     same integers as the row and column sums of the rendered frames, so the same features that
@@ -106,6 +109,10 @@ def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, s
     tt = np.concatenate([v[1] for v in frames.values()])
     if features == "profile":
         rendered = profile_features_from_positions(traj.positions[ii, tt], traj.wall_x[ii], traj.door_y[ii])
+    elif features == "jepa":
+        if data.embeddings is None:
+            raise ValueError("jepa features need the dataset's latents: embed_dataset(data) first")
+        rendered = data.embeddings[ii, tt].astype(np.float32)
     else:
         rendered = core.render_frames(traj.positions[ii, tt], traj.wall_x[ii], traj.door_y[ii])
     for k, chunk in zip(frames, np.split(rendered, len(frames))):
@@ -175,9 +182,86 @@ class PixelCNN(nn.Module):
         return self.net(torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1))
 
 
+class JEPAFeatures(nn.Module):
+    """The shipped JEPA world model's pixel encoder, frozen: latents [B, D] of frames [B, 2, 65, 65].
+
+    Learned from pixels on the `random`-tier dataset by the JEPA objective, no position enters it;
+    the offline methods then learn on top of the same representation the planner uses, which
+    separates the method (planning or a policy) from the features. One instance is shared by every
+    network of a method (its weights are saved once per network key, the same tensors). Latents
+    [B, D] pass through (the trainer reads them from :func:`embed_dataset`'s cache).
+    """
+
+    learned = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        from jepa_agent.world_model import load_world_model
+
+        self.encoder = load_world_model(None).encoder.eval()
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        self.dim = int(self.encoder(torch.zeros(1, *OBS_SHAPE, dtype=torch.uint8)).shape[-1])
+
+    def train(self, mode: bool = True) -> "JEPAFeatures":
+        return super().train(False)  # frozen: always in evaluation mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.shape[-1] == self.dim:
+            return x.float()
+        if x.dim() != 4 or tuple(x.shape[1:]) != OBS_SHAPE:
+            raise ValueError(f"jepa features need frames [B, 2, 65, 65] or latents [B, {self.dim}], got {tuple(x.shape)}")
+        with torch.no_grad():
+            return self.encoder(x).float()
+
+
+_SHARED_JEPA: list[JEPAFeatures] = []
+
+
+def shared_jepa_features() -> JEPAFeatures:
+    if not _SHARED_JEPA:
+        _SHARED_JEPA.append(JEPAFeatures())
+    return _SHARED_JEPA[0]
+
+
+def embed_dataset(data: OfflineData, cache_dir: str | Path = "outputs/cache", batch: int = 4096, progress: bool = True) -> Path:
+    """Encode every state of ``data`` with the frozen JEPA encoder into ``data.embeddings`` (float16
+    [N, L, D]), cached on disk by dataset sha256, split and encoder weights (reused when present)."""
+    import hashlib
+
+    from tqdm import tqdm
+
+    enc = shared_jepa_features()
+    digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in enc.encoder.parameters())).hexdigest()
+    traj = data.traj
+    n, length = traj.positions.shape[:2]
+    path = Path(cache_dir) / f"{data.info['sha256'][:12]}_{data.info['split']}_{digest[:12]}_jepa.npy"
+    if path.is_file():
+        emb = np.load(path, mmap_mode="r")
+        if emb.shape == (n, length, enc.dim):
+            data.embeddings = np.asarray(emb)
+            return path
+    flat_pos = traj.positions.reshape(-1, 2)
+    rows = np.repeat(np.arange(n), length)
+    out = np.empty((n * length, enc.dim), dtype=np.float16)
+    with torch.inference_mode():
+        for lo in tqdm(range(0, n * length, batch), desc="jepa latents", disable=not progress, unit_scale=batch):
+            sl = slice(lo, lo + batch)
+            frames = core.render_frames(flat_pos[sl], traj.wall_x[rows[sl]], traj.door_y[rows[sl]])
+            out[sl] = enc.encoder(torch.from_numpy(frames)).float().numpy()
+    data.embeddings = out.reshape(n, length, enc.dim)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, data.embeddings)
+    tmp.replace(path)
+    return path
+
+
 def build_features(name: str, dim: int = 128) -> nn.Module:
     if name == "profile":
         return ProfileFeatures()
+    if name == "jepa":
+        return shared_jepa_features()
     if name == "pixels":
         return PixelCNN(dim)
     raise ValueError(f"unknown features {name!r}; expected one of {FEATURES}")
@@ -209,13 +293,24 @@ class GoalNet(nn.Module):
         return self.mlp(torch.cat(parts + ([extra] if extra is not None else []), dim=-1))
 
 
+def frame_features(features: str) -> Any:
+    """frames [B, 2, 65, 65] -> what the networks of ``features`` take: computed features for the
+    parameter-free ones (profile, frozen jepa), the frames themselves for learned pixels."""
+    if features == "profile":
+        return ProfileFeatures()
+    if features == "jepa":
+        return shared_jepa_features()
+    return lambda x: x
+
+
 def prepare_batch(batch: dict[str, np.ndarray], features: str, device: torch.device) -> dict[str, torch.Tensor]:
-    """numpy batch -> tensors on ``device``; profile features are computed here, once per frame."""
+    """numpy batch -> tensors on ``device``; fixed features of frames are computed here, once per frame."""
     out = {}
+    f = frame_features(features)
     for k, v in batch.items():
         x = torch.from_numpy(v)
-        if features == "profile" and x.dim() == 4:
-            x = ProfileFeatures()(x)
+        if features != "pixels" and x.dim() == 4:
+            x = f(x)
         out[k] = x.to(device)
     return out
 

@@ -74,6 +74,10 @@ def train(args: OfflineTrainConfig) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng([args.seed, 21])
     data = load_dataset(args.dataset, args.split)
+    if args.features == "jepa":  # the frozen encoder's latents of every stored state, computed once (cached)
+        from eval.baselines.offline import embed_dataset
+
+        print(f"jepa latents: {embed_dataset(data, progress=args.progress)}", file=sys.stderr)
     method = build_method(args.method, features=args.features, **parse_set(args.set)).to(device).train()
     spec = method.batch_spec()
     opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=args.lr)
