@@ -53,7 +53,7 @@ from tworooms_env.cli import ConfigCLI
 from tworooms_env.splits import STUDY_SPLITS, layout_split, parse_split_name
 
 STUDIES = ("layouts", "size", "quality")
-LEARNED = ("jepa", "gcbc", "gciql", "hiql", "crl")  # trained per point; other AGENTS need no training
+LEARNED = ("jepa", "gcbc", "gciql", "gcivl", "hiql", "crl")  # trained per point; other AGENTS need no training
 
 
 @dataclass(frozen=True)
