@@ -1,7 +1,7 @@
 """Latent distance to the goal against the true distance in px, near the goal along oracle routes:
 the scale in which ``PlannerConfig.time_penalty`` and ``arrive_radius`` are set.
 
-    python -m eval.calibrate [--checkpoint PATH] [--tasks 100] [--seed 0] [--threads 1] [--json out.json]
+    python -m eval.calibrate [--checkpoint PATH] [--tasks 100] [--seed 0] [--speed 1.2] [--threads 1] [--json out.json]
 
 For each task of an evaluation seed, the oracle's route (``eval.baselines.scripted.oracle_route``,
 true dynamics, privileged) from the start to the goal is walked; at every latent step of the model
@@ -36,12 +36,13 @@ LENGTH_BINS = ((0, 20), (20, 40), (40, 60), (60, 90), (90, 201))  # env steps of
 
 
 @torch.no_grad()
-def latent_distance_scale(model: Any, seed: int = 0, tasks: int = 100, steps: int = 200,
+def latent_distance_scale(model: Any, seed: int = 0, tasks: int = 100, steps: int = 200, speed: float | None = None,
                           bins: Sequence[tuple[float, float]] = BINS,
                           length_bins: Sequence[tuple[int, int]] = LENGTH_BINS) -> dict[str, Any]:
     """The calibration table of ``model`` on tasks 0 .. tasks - 1 of evaluation ``seed``.
 
-    Returns {"bins": [{"px": [lo, hi], "n", "encoded_median", "encoded_per_px", "imagined_median",
+    ``speed`` (px per step, None: 2.45) slows the oracle's route down, to see how the model's drift
+    depends on the step size. Returns {"bins": [{"px": [lo, hi], "n", "encoded_median", "encoded_per_px", "imagined_median",
     "imagined_per_px"}], "arrival": [{"steps": [lo, hi], "n", "imagined_median", "imagined_p90"}]}: medians
     over route points by true distance, and the imagined distance where a route of lo..hi steps first
     comes within 4.5 px of the goal (the floor a plan that truly arrives is scored with).
@@ -50,7 +51,7 @@ def latent_distance_scale(model: Any, seed: int = 0, tasks: int = 100, steps: in
     k = int(getattr(model, "action_chunk", 1) or 1)
     steps -= steps % k
     t = protocol_tasks(seed, tasks)
-    route = oracle_route(t["start"], t["goal"], t["wall_x"], t["door_y"], steps)  # [N, T, 2]
+    route = oracle_route(t["start"], t["goal"], t["wall_x"], t["door_y"], steps, speed)  # [N, T, 2]
     pos = core.rollout_positions(t["start"], route, t["wall_x"], t["door_y"])[:, ::k]  # [N, T/k + 1, 2]
     true_d = np.linalg.norm(pos - t["goal"][:, None], axis=-1)
     n, m = true_d.shape
@@ -91,7 +92,7 @@ def latent_distance_scale(model: Any, seed: int = 0, tasks: int = 100, steps: in
         arrival.append({"steps": [lo, hi], "n": int(sel.sum()),
                         "imagined_median": float(np.median(at)) if sel.any() else float("nan"),
                         "imagined_p90": float(np.quantile(at, 0.9)) if sel.any() else float("nan")})
-    return {"seed": seed, "tasks": tasks, "action_chunk": k, "bins": table, "arrival": arrival}
+    return {"seed": seed, "tasks": tasks, "speed": speed or core.MAX_STEP_NORM, "action_chunk": k, "bins": table, "arrival": arrival}
 
 
 def format_calibration(result: dict[str, Any]) -> str:
@@ -113,6 +114,7 @@ class CalibrateConfig:
     checkpoint: str | None = None  # world model (none: the shipped pixel model)
     seed: int = 0  # evaluation seed of the tasks (a development seed)
     tasks: int = 100  # tasks 0 .. tasks - 1
+    speed: float = 0.0  # the oracle route's largest step in px (0: the env's 2.45 px)
     threads: int = 1  # torch CPU threads (0: torch's default)
     json: str = ""  # write the table to this JSON file
 
@@ -133,7 +135,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from jepa_agent.world_model import load_world_model
 
-    result = latent_distance_scale(load_world_model(args.checkpoint), args.seed, args.tasks)
+    result = latent_distance_scale(load_world_model(args.checkpoint), args.seed, args.tasks, speed=args.speed or None)
     result["checkpoint"] = args.checkpoint
     print(format_calibration(result))
     if args.json:
