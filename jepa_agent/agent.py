@@ -45,7 +45,9 @@ class JEPAAgent:
     Args:
         model: any object with ``encode`` and ``unroll`` (see interfaces; e.g. a ``WorldModel`` or
             ``jepa_agent.analytic.TruePositionModel``).
-        planner: a planner (``MPPIPlanner``/``CEMPlanner``) or a name ("mppi", "cem", "mppi-sum").
+        planner: a planner (``MPPIPlanner``/``CEMPlanner``) or a name ("mppi", "cem", "mppi-sum"); a name
+            starts from the model's ``planner_defaults`` (the options calibrated for a checkpoint, read
+            from its ``.planner.json`` by ``load_world_model``), then ``planner_overrides``.
         replan_every: actions executed from a plan before replanning (default: the planner's
             segment length, so that warm starts stay aligned with the segments).
         max_episode_steps: episode length, used for the horizon min(H, steps left).
@@ -75,7 +77,8 @@ class JEPAAgent:
         if hasattr(self.model, "eval"):
             self.model.eval()
         if isinstance(planner, str):
-            planner = make_planner(planner, PlannerConfig(), device=str(self.device), **planner_overrides)
+            base = PlannerConfig.from_dict(dict(getattr(self.model, "planner_defaults", None) or {}))  # calibrated for the model
+            planner = make_planner(planner, base, device=str(self.device), **planner_overrides)
         elif planner_overrides:
             raise ValueError("planner options can only be given with a planner name, not with a planner object")
         if not callable(getattr(planner, "plan", None)):

@@ -156,3 +156,23 @@ def test_from_pretrained_rejects_a_checkpoint_that_is_not_a_world_model(tmp_path
     torch.save({"weights": torch.zeros(3)}, path)
     with pytest.raises(ValueError):
         JEPAAgent.from_pretrained(path)
+
+
+def test_planner_defaults_beside_a_checkpoint_are_the_agents_starting_point(tmp_path):
+    import json
+    import shutil
+
+    from jepa_agent.world_model import PROFILE_CHECKPOINT, load_world_model, planner_defaults_path
+
+    ckpt = tmp_path / "model.pt"
+    shutil.copy(PROFILE_CHECKPOINT, ckpt)
+    assert load_world_model(ckpt).planner_defaults == {}  # no file beside it: PlannerConfig's defaults
+    assert JEPAAgent.from_pretrained(ckpt).planner.config == PlannerConfig()
+    planner_defaults_path(ckpt).write_text(json.dumps({"_comment": "calibrated", "arrive_radius": 1.5, "time_penalty": 0.03}))
+    agent = JEPAAgent.from_pretrained(ckpt, time_penalty=0.05)
+    assert (agent.planner.config.arrive_radius, agent.planner.config.time_penalty) == (1.5, 0.05)  # overrides win
+    last = JEPAAgent.from_pretrained(ckpt, planner="mppi-last").planner.config
+    assert (last.cost, last.arrive_radius) == ("last", 1.5)
+    planner_defaults_path(ckpt).write_text(json.dumps({"arrive_radiuss": 1.5}))
+    with pytest.raises(ValueError, match="unknown planner option"):
+        load_world_model(ckpt)
