@@ -306,29 +306,36 @@ def planner_defaults_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".planner.json")
 
 
-def read_planner_defaults(checkpoint: str | Path) -> dict:
-    """The ``PlannerConfig`` fields calibrated for ``checkpoint`` (its ``.planner.json``; {} without one).
-    An unknown or invalid option is an error here, not at the first plan."""
+def read_planner_defaults(checkpoint: str | Path) -> tuple[str | None, dict]:
+    """(planner name or None, ``PlannerConfig`` fields) calibrated for ``checkpoint``, from its
+    ``.planner.json`` ({"planner": "grad", "arrive_radius": 1.0, ...}; (None, {}) without one). An
+    unknown or invalid option is an error here, not at the first plan."""
     import json
 
     from jepa_agent.planner_config import PlannerConfig
 
     path = planner_defaults_path(checkpoint)
     if not path.exists():
-        return {}
+        return None, {}
     values = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}  # "_comment" etc.
+    name = values.pop("planner", None)
     PlannerConfig.from_dict(values)
-    return values
+    if name is not None:
+        from jepa_agent.planners import make_planner
+
+        make_planner(name, PlannerConfig.from_dict(values))  # an unknown name fails here
+    return name, values
 
 
 def load_world_model(path: str | Path | None = None, map_location: str | torch.device = "cpu") -> WorldModel:
     """Load a world model (path=None: the shipped CPU checkpoint), in eval mode. ``model.planner_defaults``
-    holds the planner options calibrated for it (``read_planner_defaults``), which ``JEPAAgent`` starts from."""
+    and ``model.default_planner`` hold the planner calibrated for it (``read_planner_defaults``), which
+    ``JEPAAgent`` starts from."""
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
     ckpt = check_checkpoint(load_checkpoint_file(path, "world-model checkpoint", map_location), path)
     model = WorldModel(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     model.data_tier = ckpt.get("data_tier")  # what it was trained on (None in checkpoints of version 0.1)
     model.dataset = ckpt.get("dataset")
-    model.planner_defaults = read_planner_defaults(path)
+    model.default_planner, model.planner_defaults = read_planner_defaults(path)
     return model.to(map_location).eval()
