@@ -163,7 +163,7 @@ def test_planner_defaults_beside_a_checkpoint_are_the_agents_starting_point(tmp_
     import shutil
 
     from jepa_agent.grad_planner import GradPlanner
-    from jepa_agent.world_model import DEFAULT_CHECKPOINT, PROFILE_CHECKPOINT, load_world_model, planner_defaults_path
+    from jepa_agent.world_model import PROFILE_CHECKPOINT, load_world_model, planner_defaults_path
 
     ckpt = tmp_path / "model.pt"
     shutil.copy(PROFILE_CHECKPOINT, ckpt)
@@ -181,4 +181,3 @@ def test_planner_defaults_beside_a_checkpoint_are_the_agents_starting_point(tmp_
         planner_defaults_path(ckpt).write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=match):
             load_world_model(ckpt)
-    assert planner_defaults_path(DEFAULT_CHECKPOINT).exists()  # the shipped pixel model's calibration
