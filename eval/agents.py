@@ -39,7 +39,7 @@ def _jepa(opts: dict[str, Any], default_path=None, name: str = "jepa"):
     path = opts.get("checkpoint") or default_path
     try:
         agent = JEPAAgent.from_pretrained(
-            path, planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"), **_agent_options(opts),
+            path, planner=opts.get("planner"), device=opts.get("device", "cpu"), **_agent_options(opts),
         )
     except (FileNotFoundError, ImportError) as err:
         raise Unavailable(f"no world model checkpoint ({err})") from err
@@ -60,7 +60,7 @@ def _analytic(walls: bool) -> Callable[[dict[str, Any]], Any]:
         from jepa_agent.analytic import TruePositionModel
 
         agent = JEPAAgent(
-            TruePositionModel(walls=walls), planner=opts.get("planner", "mppi"), device=opts.get("device", "cpu"),
+            TruePositionModel(walls=walls), planner=opts.get("planner") or "mppi", device=opts.get("device", "cpu"),
             **_agent_options(opts),
         )
         agent.name = "jepa-true-dynamics" if walls else "jepa-open-field"

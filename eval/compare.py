@@ -168,7 +168,7 @@ class CompareConfig:
     batch_size: int = 50  # episodes run in parallel
     layouts: str | None = None  # draw tasks from these layouts only: heldout:SPLIT, train:SPLIT (e.g. heldout:k10) or all
     checkpoint: str | None = None  # world model of the jepa row (none: the shipped one)
-    planner: str = "mppi"  # planner of the JEPA rows
+    planner: str | None = None  # planner of the JEPA rows (none: the checkpoint's, else mppi)
     methods: str = ",".join(m for m, _ in METHODS)  # comma-separated subset of the methods
     dataset: str = ""  # the table's data tier: random | contact | navigate | F.npz ("": any)
     agent_checkpoint: list[str] = field(default_factory=list)  # checkpoints of learned baselines, NAME=PATH ..., e.g. gciql=outputs/baselines/gciql_random/model.pt

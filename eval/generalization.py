@@ -325,7 +325,7 @@ class GeneralizationConfig:
     seed: int = 0  # evaluation seed (protocol tasks of (seed, i))
     episodes: int = 200  # tasks per evaluation
     batch_size: int = 50  # episodes run in parallel
-    planner: str = "mppi"  # planner of the JEPA rows
+    planner: str | None = None  # planner of the JEPA rows (none: the checkpoint's, else mppi)
     planner_option: list[str] = field(default_factory=list)  # override PlannerConfig fields, KEY=VALUE ...
     threads: int = 1  # torch CPU threads for training and evaluation
     out_dir: str = "outputs/generalization"  # directory of the models, table.md, results.json / .csv and success.png

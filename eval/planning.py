@@ -37,7 +37,7 @@ class EvalConfig:
 
     agent: str = field(default="jepa", metadata={"choices": tuple(sorted(AGENTS))})  # agent of eval.agents.AGENTS
     checkpoint: str | None = None  # world model (or learned agent) checkpoint (none: the shipped one)
-    planner: str = "mppi"  # mppi | cem | grad | mppi-last (previous default) | mppi-sum | cem-stop ...
+    planner: str | None = None  # mppi | cem | grad | mppi-last | mppi-sum | cem-stop ... (none: the checkpoint's, else mppi)
     planner_option: list[str] = field(default_factory=list)  # override PlannerConfig fields, KEY=VALUE ..., e.g. num_samples=128
     replan_every: int | None = None  # actions executed per plan (none: the segment length)
     restart_when_stuck: bool | None = None  # JEPA agents: replan cold when pushing leaves the frame unchanged (none: the agent's)

@@ -45,7 +45,10 @@ class JEPAAgent:
     Args:
         model: any object with ``encode`` and ``unroll`` (see interfaces; e.g. a ``WorldModel`` or
             ``jepa_agent.analytic.TruePositionModel``).
-        planner: a planner (``MPPIPlanner``/``CEMPlanner``) or a name ("mppi", "cem", "mppi-sum").
+        planner: a planner (``MPPIPlanner``/``CEMPlanner``) or a name ("mppi", "cem", "grad", "mppi-sum");
+            None: the model's ``default_planner``, else "mppi". A name starts from the model's
+            ``planner_defaults``; both are the options calibrated for a checkpoint, read from its
+            ``.planner.json`` by ``load_world_model``; ``planner_overrides`` win.
         replan_every: actions executed from a plan before replanning (default: the planner's
             segment length, so that warm starts stay aligned with the segments).
         max_episode_steps: episode length, used for the horizon min(H, steps left).
@@ -61,7 +64,7 @@ class JEPAAgent:
     def __init__(
         self,
         model: Any,
-        planner: Any = "mppi",
+        planner: Any = None,
         replan_every: int | None = None,
         max_episode_steps: int = MAX_EPISODE_STEPS,
         device: str | torch.device = "cpu",
@@ -74,8 +77,11 @@ class JEPAAgent:
         self.model = model.to(self.device) if hasattr(model, "to") else model
         if hasattr(self.model, "eval"):
             self.model.eval()
+        if planner is None:  # the planner calibrated for the checkpoint (its .planner.json), else MPPI
+            planner = getattr(self.model, "default_planner", None) or "mppi"
         if isinstance(planner, str):
-            planner = make_planner(planner, PlannerConfig(), device=str(self.device), **planner_overrides)
+            base = PlannerConfig.from_dict(dict(getattr(self.model, "planner_defaults", None) or {}))  # calibrated for the model
+            planner = make_planner(planner, base, device=str(self.device), **planner_overrides)
         elif planner_overrides:
             raise ValueError("planner options can only be given with a planner name, not with a planner object")
         if not callable(getattr(planner, "plan", None)):
@@ -94,7 +100,7 @@ class JEPAAgent:
 
     # -------------------------------------------------------------------------- loading
     @classmethod
-    def from_pretrained(cls, path: str | None = None, planner: Any = "mppi", device: str = "cpu", **kwargs: Any) -> "JEPAAgent":
+    def from_pretrained(cls, path: str | None = None, planner: Any = None, device: str = "cpu", **kwargs: Any) -> "JEPAAgent":
         """The agent with a saved world model (None: the checkpoint shipped in the package)."""
         from jepa_agent.world_model import load_world_model  # imported late: the agent works with any model
 

@@ -301,8 +301,36 @@ def check_checkpoint(ckpt: object, path: str | Path = "<checkpoint>") -> dict:
     return ckpt
 
 
+def planner_defaults_path(checkpoint: str | Path) -> Path:
+    """The file beside a checkpoint that holds the planner options calibrated for it (``X.planner.json``)."""
+    return Path(checkpoint).with_suffix(".planner.json")
+
+
+def read_planner_defaults(checkpoint: str | Path) -> tuple[str | None, dict]:
+    """(planner name or None, ``PlannerConfig`` fields) calibrated for ``checkpoint``, from its
+    ``.planner.json`` ({"planner": "grad", "arrive_radius": 1.0, ...}; (None, {}) without one). An
+    unknown or invalid option is an error here, not at the first plan."""
+    import json
+
+    from jepa_agent.planner_config import PlannerConfig
+
+    path = planner_defaults_path(checkpoint)
+    if not path.exists():
+        return None, {}
+    values = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}  # "_comment" etc.
+    name = values.pop("planner", None)
+    PlannerConfig.from_dict(values)
+    if name is not None:
+        from jepa_agent.planners import make_planner
+
+        make_planner(name, PlannerConfig.from_dict(values))  # an unknown name fails here
+    return name, values
+
+
 def load_world_model(path: str | Path | None = None, map_location: str | torch.device = "cpu") -> WorldModel:
-    """Load a world model (path=None: the shipped CPU checkpoint), in eval mode."""
+    """Load a world model (path=None: the shipped CPU checkpoint), in eval mode. ``model.planner_defaults``
+    and ``model.default_planner`` hold the planner calibrated for it (``read_planner_defaults``), which
+    ``JEPAAgent`` starts from."""
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
     ckpt = check_checkpoint(load_checkpoint_file(path, "world-model checkpoint", map_location), path)
     model = WorldModel(ModelConfig.from_dict(ckpt["model_config"]))
@@ -310,4 +338,5 @@ def load_world_model(path: str | Path | None = None, map_location: str | torch.d
     model.data_tier = ckpt.get("data_tier")  # what it was trained on (None in checkpoints of version 0.1)
     model.dataset = ckpt.get("dataset")
     model.elapsed_s = ckpt.get("elapsed_s")  # training wall-clock seconds
+    model.default_planner, model.planner_defaults = read_planner_defaults(path)
     return model.to(map_location).eval()

@@ -156,3 +156,28 @@ def test_from_pretrained_rejects_a_checkpoint_that_is_not_a_world_model(tmp_path
     torch.save({"weights": torch.zeros(3)}, path)
     with pytest.raises(ValueError):
         JEPAAgent.from_pretrained(path)
+
+
+def test_planner_defaults_beside_a_checkpoint_are_the_agents_starting_point(tmp_path):
+    import json
+    import shutil
+
+    from jepa_agent.grad_planner import GradPlanner
+    from jepa_agent.world_model import PROFILE_CHECKPOINT, load_world_model, planner_defaults_path
+
+    ckpt = tmp_path / "model.pt"
+    shutil.copy(PROFILE_CHECKPOINT, ckpt)
+    assert (load_world_model(ckpt).default_planner, load_world_model(ckpt).planner_defaults) == (None, {})
+    plain = JEPAAgent.from_pretrained(ckpt).planner  # no file beside it: MPPI with PlannerConfig's defaults
+    assert isinstance(plain, MPPIPlanner) and plain.config == PlannerConfig()
+    planner_defaults_path(ckpt).write_text(json.dumps({"_comment": "calibrated", "planner": "grad", "arrive_radius": 1.5,
+                                                       "time_penalty": 0.03}))
+    agent = JEPAAgent.from_pretrained(ckpt, time_penalty=0.05)
+    assert isinstance(agent.planner, GradPlanner)
+    assert (agent.planner.config.arrive_radius, agent.planner.config.time_penalty) == (1.5, 0.05)  # options win
+    last = JEPAAgent.from_pretrained(ckpt, planner="mppi-last").planner  # a named planner wins too
+    assert not isinstance(last, GradPlanner) and (last.config.cost, last.config.arrive_radius) == ("last", 1.5)
+    for bad, match in (({"arrive_radiuss": 1.5}, "unknown planner option"), ({"planner": "nope"}, "unknown planner")):
+        planner_defaults_path(ckpt).write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=match):
+            load_world_model(ckpt)

@@ -160,3 +160,15 @@ def test_grad_planner_in_the_agent_and_its_error_on_a_non_differentiable_model()
     z = torch.tensor([[10.0, 10.0, 32, 18]])
     with pytest.raises(TypeError, match="differentiable"):
         make_planner("grad", PlannerConfig(num_samples=8, num_elites=2, horizon=10, iterations_first=1)).plan(walls, z, z, 10)
+
+
+def test_calibration_of_the_true_dynamics_is_one_latent_unit_per_px():
+    from eval.calibrate import format_calibration, latent_distance_scale
+
+    result = latent_distance_scale(TruePositionModel(walls=True), seed=0, tasks=8)
+    for row in result["bins"]:
+        if row["n"] and row["px"][0] >= 2.0:  # the true model's latent is the position in px
+            assert row["encoded_per_px"] == pytest.approx(1.0, abs=0.05)
+            assert row["imagined_per_px"] == pytest.approx(1.0, abs=0.05)
+    assert all(r["imagined_median"] < 4.5 for r in result["arrival"] if r["n"])  # no drift: within the success radius
+    assert "per px" in format_calibration(result)

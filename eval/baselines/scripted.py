@@ -86,16 +86,21 @@ def _oracle_target(pos, goal, wall_x, door_y) -> np.ndarray:
                                     past_wall=_PAST_WALL)
 
 
-def oracle_route(start: np.ndarray, goal: np.ndarray, wall_x, door_y, steps: int) -> np.ndarray:
+def oracle_route(start: np.ndarray, goal: np.ndarray, wall_x, door_y, steps: int, speed: float | None = None) -> np.ndarray:
     """The oracle's per-step pixel actions [N, steps, 2] from starts [N, 2] to goals [N, 2], made with
-    the true dynamics (privileged: for diagnosis and benchmarks): through the door, then to the goal."""
+    the true dynamics (privileged: for diagnosis and benchmarks): through the door, then to the goal.
+    ``speed``: the largest step in px (None: the env's 2.45 px, the oracle policy's)."""
     pos = np.atleast_2d(start).astype(np.float64)
     goal = np.atleast_2d(goal).astype(np.float64)
     wall_x = np.broadcast_to(np.asarray(wall_x, np.float64), (len(pos),))
     door_y = np.broadcast_to(np.asarray(door_y, np.float64), (len(pos),))
     out = np.empty((len(pos), steps, 2))
     for t in range(steps):  # closed loop: sequential in time, vectorised over routes
-        out[:, t] = _towards(_oracle_target(pos, goal, wall_x, door_y), pos) * core.MAX_STEP_NORM
+        if speed is None:
+            out[:, t] = _towards(_oracle_target(pos, goal, wall_x, door_y), pos) * core.MAX_STEP_NORM
+        else:
+            d = _oracle_target(pos, goal, wall_x, door_y) - pos
+            out[:, t] = d * np.minimum(1.0, speed / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12))
         pos = core.step_positions(pos, out[:, t], wall_x, door_y)[0]
     return out
 
