@@ -360,3 +360,21 @@ def test_a_tiny_run_on_jepa_features_trains_the_heads_only(data, dataset_file, t
     obs, info = env.reset(seed=1)
     expected = OfflineAgent(method).act(obs, info["goal_obs"])
     assert np.allclose(agent.act(obs, info["goal_obs"]), expected, atol=1e-6)
+
+
+def test_curves_plot_several_runs_and_write_their_points(tmp_path):
+    from eval.baselines import curves
+
+    dirs = []
+    for name in ("gcbc", "gcivl"):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({
+            "method": name, "features": "profile", "steps": 10, "dataset": {"name": "f.npz", "sha256": "ab" * 32},
+            "curve": [{"step": 5, "train_minutes": 1.0, "success": 0.2, "tasks": 100, "seed": 2001},
+                      {"step": 10, "train_minutes": 2.0, "success": 0.4, "tasks": 100, "seed": 2001}]}))
+        dirs.append(str(d))
+    assert curves.main([*dirs, "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert len((tmp_path / "c.csv").read_text().splitlines()) == 5
+    assert curves.main([str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
