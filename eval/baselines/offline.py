@@ -50,8 +50,9 @@ class OfflineData:
     embeddings: np.ndarray | None = None  # "jepa" features: [N, L, D] float16 latents of every state
 
 
-def load_dataset(path: str | Path, split: str = "train") -> OfflineData:
-    """A trajectory file's ``split`` ("train": the layouts the world model trains on; or "all")."""
+def load_dataset(path: str | Path, split: str = "train", max_trajectories: int | None = None) -> OfflineData:
+    """A trajectory file's ``split`` ("train": the layouts the world model trains on; or "all"),
+    optionally only its first ``max_trajectories`` trajectories (recorded as ``used_trajectories``)."""
     from tworooms_env.dataset import load_trajectories, sha256_file
     from training.data import split_rows, subset
 
@@ -59,9 +60,14 @@ def load_dataset(path: str | Path, split: str = "train") -> OfflineData:
     traj, meta = load_trajectories(path)
     tier = meta.get("tier", "random")
     rows = split_rows(traj, meta, split)
+    n_split = len(rows)
+    if max_trajectories is not None:
+        if max_trajectories < 1:
+            raise ValueError(f"max_trajectories must be >= 1, got {max_trajectories}")
+        rows = rows[:max_trajectories]
     part = subset(traj, rows)
     info = {"name": path.name, "path": str(path), "tier": tier, "sha256": sha256_file(path), "split": split,
-            "num_trajectories": int(len(traj)), "split_trajectories": int(len(part)),
+            "num_trajectories": int(len(traj)), "split_trajectories": int(n_split), "used_trajectories": int(len(part)),
             "length": int(traj.positions.shape[1]), "generator_params": meta.get("generator_params"),
             "layout_split": (meta.get("layout_split") or {}).get("name"), "door_crossings": (meta.get("generator_params") or {}).get("door_crossings", True)}
     return OfflineData(part, info, LayoutGroups(part.wall_x, part.door_y))
@@ -235,7 +241,7 @@ def embed_dataset(data: OfflineData, cache_dir: str | Path = "outputs/cache", ba
     digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in enc.encoder.parameters())).hexdigest()
     traj = data.traj
     n, length = traj.positions.shape[:2]
-    path = Path(cache_dir) / f"{data.info['sha256'][:12]}_{data.info['split']}_{digest[:12]}_jepa.npy"
+    path = Path(cache_dir) / f"{data.info['sha256'][:12]}_{data.info['split']}{data.info.get('used_trajectories', '')}_{digest[:12]}_jepa.npy"
     if path.is_file():
         emb = np.load(path, mmap_mode="r")
         if emb.shape == (n, length, enc.dim):

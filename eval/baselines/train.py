@@ -73,7 +73,7 @@ def train(args: OfflineTrainConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng([args.seed, 21])
-    data = load_dataset(args.dataset, args.split)
+    data = load_dataset(args.dataset, args.split, args.max_trajectories)
     if args.features == "jepa":  # the frozen encoder's latents of every stored state, computed once (cached)
         from eval.baselines.offline import embed_dataset
 
@@ -162,6 +162,7 @@ class OfflineTrainConfig:
     dataset: str = ""  # trajectory file of tworooms-collect (.npz; required)
     features: str = field(default="profile", metadata={"choices": tuple(FEATURES)})  # observation features of the networks
     split: Literal["train", "all"] = "train"  # layouts used (train: as the world model)
+    max_trajectories: int | None = None  # only the split's first N trajectories (none: all of them)
     max_minutes: float = 10.0  # training wall-clock budget, curve evaluations excluded (0: none; then --steps bounds the run)
     steps: int | None = None  # cap on gradient steps (none: the time budget alone)
     batch_size: int = 256  # transitions per gradient step
