@@ -16,10 +16,8 @@ the floor below which a long plan that truly arrives is not scored.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -139,8 +137,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     result["checkpoint"] = args.checkpoint
     print(format_calibration(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        from eval.metrics import write_json
+
+        write_json(args.json, result)
     return 0
 
 

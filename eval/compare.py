@@ -119,17 +119,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
-    """One line per method: every scalar of its row (lists such as intervals become lo;hi)."""
-    import csv
+    """One line per method: every scalar of its row (intervals become "lo;hi"), one header for all."""
+    from training.interrupt import CsvLog
 
-    keys: list[str] = []
+    log = CsvLog(path, append=False)
     for r in rows:
-        keys += [k for k in r if k not in keys and not isinstance(r[k], dict)]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ";".join(map(str, r[k])) if isinstance(r.get(k), (list, tuple)) else r.get(k) for k in keys})
+        log.write({k: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in r.items() if not isinstance(v, dict)})
     return path
 
 

@@ -9,9 +9,11 @@ counts every episode (never-reached ones as failures)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -184,3 +186,11 @@ def format_table(rows: Sequence[dict[str, Any]], title_key: str = "method", seco
             cells.append(f"{r['p90_episode_seconds']:.3f}")
         lines.append(cells)
     return markdown_table(header, lines)
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """``obj`` as indented JSON at ``path`` (parent folders created): every command's --json output."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2))
+    return path

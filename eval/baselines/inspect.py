@@ -21,16 +21,15 @@ Two measurements, each on what a trained checkpoint holds:
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from eval.baselines.offline import OfflineAgent, frame_features, load_dataset, load_method, profile_features_from_positions
+from eval.baselines.scripted import oracle_steps
 from tworooms_env import core
 from tworooms_env.cli import ConfigCLI, run_cli
 
@@ -70,10 +69,7 @@ def value_calibration(method, data, n_pairs: int, rng: np.random.Generator, gamm
     i, t = rng.integers(0, n, n_pairs), rng.integers(0, length, n_pairs)
     j, u = data.groups.draw(rng, i), rng.integers(0, length, n_pairs)
     ps, pg, wx, dy = traj.positions[i, t], traj.positions[j, u], traj.wall_x[i], traj.door_y[i]
-    steps = np.asarray([], dtype=np.int64)
-    for lo in range(0, n_pairs, 1000):  # the oracle runs its routes in lockstep
-        sl = slice(lo, lo + 1000)
-        steps = np.concatenate([steps, core_oracle_steps(ps[sl], pg[sl], wx[sl], dy[sl])])
+    steps = oracle_steps(ps, pg, wx, dy, max_steps=BINS[-1] - 1)  # all routes in lockstep
     v = np.concatenate([value(torch.from_numpy(profile_features_from_positions(ps[k], wx[k], dy[k])),
                               torch.from_numpy(profile_features_from_positions(pg[k], wx[k], dy[k]))).numpy()
                         for k in np.array_split(np.arange(n_pairs), max(1, n_pairs // 1000))])
@@ -89,12 +85,6 @@ def value_calibration(method, data, n_pairs: int, rng: np.random.Generator, gamm
     corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and np.std(a) > 0 and np.std(b) > 0 else float("nan")
     return {"pairs": int(reached.sum()), "pairs_unreached": int((~reached).sum()), "corr_all": corr(v, optimal), "corr_cross_room": corr(v[cross], optimal[cross]),
             "corr_same_room": corr(v[~cross], optimal[~cross]), "bins": rows}
-
-
-def core_oracle_steps(start, goal, wall_x, door_y) -> np.ndarray:
-    from eval.baselines.scripted import oracle_steps
-
-    return oracle_steps(start, goal, wall_x, door_y, max_steps=BINS[-1] - 1)
 
 
 class CriticGreedy:
@@ -203,8 +193,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     result = inspect(args)
     print(report(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        from eval.metrics import write_json
+
+        write_json(args.json, result)
     return 0
 
 

@@ -25,9 +25,10 @@ def _field(infos: Sequence[dict[str, Any]], key: str) -> np.ndarray:
         raise ValueError(f"privileged baselines need info[{key!r}] from TwoRooms-v0, missing in {sorted(infos[0])}") from err
 
 
-def _towards(target: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Env-unit actions moving straight at ``target`` (the env clips the step to 2.45 px)."""
-    a = (target - pos) / core.MAX_STEP_NORM
+def _towards(target: np.ndarray, pos: np.ndarray, step: float = core.MAX_STEP_NORM) -> np.ndarray:
+    """Actions moving straight at ``target``, in units of ``step`` px (default the env's 2.45 px: env
+    units) and of norm <= 1: a move of min(distance, step) px once multiplied by ``step``."""
+    a = (target - pos) / step
     norm = np.linalg.norm(a, axis=-1, keepdims=True)
     return (a / np.maximum(norm, 1.0)).astype(np.float32)
 
@@ -95,12 +96,9 @@ def oracle_route(start: np.ndarray, goal: np.ndarray, wall_x, door_y, steps: int
     wall_x = np.broadcast_to(np.asarray(wall_x, np.float64), (len(pos),))
     door_y = np.broadcast_to(np.asarray(door_y, np.float64), (len(pos),))
     out = np.empty((len(pos), steps, 2))
+    step = core.MAX_STEP_NORM if speed is None else float(speed)
     for t in range(steps):  # closed loop: sequential in time, vectorised over routes
-        if speed is None:
-            out[:, t] = _towards(_oracle_target(pos, goal, wall_x, door_y), pos) * core.MAX_STEP_NORM
-        else:
-            d = _oracle_target(pos, goal, wall_x, door_y) - pos
-            out[:, t] = d * np.minimum(1.0, speed / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12))
+        out[:, t] = _towards(_oracle_target(pos, goal, wall_x, door_y), pos, step) * step
         pos = core.step_positions(pos, out[:, t], wall_x, door_y)[0]
     return out
 
