@@ -3,6 +3,7 @@ checkpoints, the agent interface and the data-tier check of eval.compare."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -15,9 +16,10 @@ from eval import compare
 from eval.agents import make_agent
 from eval.baselines import relabel as rl
 from eval.baselines.offline import (
-    METHODS, OfflineAgent, awr_weights, build_method, expectile_loss, infonce_loss, load_dataset, prepare_batch,
-    read_checkpoint, sample_batch, save_checkpoint,
+    METHODS, BatchSpec, GoalNet, OfflineAgent, awr_weights, build_method, expectile_loss, infonce_loss, load_dataset,
+    prepare_batch, read_checkpoint, sample_batch, save_checkpoint,
 )
+from eval.baselines.relabel import VALUE_MIXTURE
 from tworooms_env.dataset import save_trajectories, sha256_file
 from tworooms_env.random_walk import WalkConfig, generate_trajectories
 
@@ -184,6 +186,32 @@ def _fit(method, data, steps: int, batch_size: int = 64, seed: int = 0) -> tuple
 def test_a_tiny_run_lowers_the_loss(name, data):
     before, after = _fit(build_method(name, **TINY), data, steps=150)
     assert after < 0.8 * before, (name, before, after)
+
+
+def test_bf16_autocast_keeps_the_outputs_fp32_and_close(data):
+    torch.manual_seed(0)
+    net = GoalNet("profile", 1, (64, 64))
+    batch = prepare_batch(sample_batch(data, np.random.default_rng(0), 32, BatchSpec(value=VALUE_MIXTURE)), "profile",
+                          torch.device("cpu"))
+    with torch.no_grad():
+        full = net(batch["obs"], batch["value_goals"]) - 60.0  # values of the size a long route has
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = net(batch["obs"], batch["value_goals"]) - 60.0
+    assert half.dtype == torch.float32  # the output layer ran in fp32: no 0.25-step rounding near -60
+    torch.testing.assert_close(half, full, rtol=0, atol=0.05)
+
+
+def test_a_tiny_bf16_run_lowers_the_loss(dataset_file, tmp_path):
+    from eval.baselines import train
+
+    out = tmp_path / "bf16"
+    assert train.main(["--method", "gcbc", "--dataset", str(dataset_file), "--split", "all", "--max-minutes", "0",
+                       "--steps", "120", "--batch-size", "64", "--set", "hidden=[32,32]", "--curve-tasks", "0", "--lr", "1e-3",
+                       "--log-every", "20", "--amp", "bf16", "--out-dir", str(out), "--no-progress", "--threads", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train"]["bf16"] is True
+    rows = list(csv.DictReader((out / "train_log.csv").open()))
+    assert float(rows[-1]["loss"]) < 0.8 * float(rows[0]["loss"])
 
 
 def test_pixel_features_train_end_to_end(data):

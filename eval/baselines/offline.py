@@ -294,9 +294,14 @@ class GoalNet(nn.Module):
         self.mlp = mlp(d_in, tuple(hidden), d_out, layer_norm)
 
     def forward(self, obs: torch.Tensor | None, goal: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """float32 outputs: under bf16 autocast the hidden layers run in bf16, the output layer in fp32
+        (a value near -60 has a bf16 resolution of 0.25, a quarter of one step's reward)."""
         frames = [x for x, use in ((obs, self.use_obs), (goal, self.use_goal)) if use]
         parts = list(self.features(torch.cat(frames)).chunk(len(frames))) if frames else []  # one encoder call
-        return self.mlp(torch.cat(parts + ([extra] if extra is not None else []), dim=-1))
+        x = torch.cat(parts + ([extra] if extra is not None else []), dim=-1)
+        hidden = self.mlp[:-1](x)
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self.mlp[-1](hidden.float())
 
 
 def frame_features(features: str) -> Any:

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from eval.baselines.offline import FEATURES, METHODS, OfflineAgent, build_method, load_dataset, prepare_batch, sample_batch, save_checkpoint
+from jepa_agent.precision import AMP_CHOICES, autocast, use_bf16
 from jepa_agent.validation import check_device
 from training.interrupt import CsvLog
 from tworooms_env.cli import ConfigCLI, run_cli
@@ -81,10 +82,11 @@ def train(args: OfflineTrainConfig) -> dict[str, Any]:
     method = build_method(args.method, features=args.features, **parse_set(args.set)).to(device).train()
     spec = method.batch_spec()
     opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=args.lr)
+    bf16 = use_bf16(args.amp, device)
     budget = 60.0 * args.max_minutes if args.max_minutes else math.inf
     curve_every = 60.0 * (args.curve_every if args.curve_every else args.max_minutes / 5 or math.inf)
     train_info = {"method": args.method, "features": args.features, "minutes_budget": args.max_minutes, "seed": args.seed,
-                  "batch_size": args.batch_size, "lr": args.lr, "split": args.split, "device": str(device),
+                  "batch_size": args.batch_size, "lr": args.lr, "split": args.split, "device": str(device), "bf16": bf16,
                   "torch_threads": torch.get_num_threads(), "batch_spec": {k: (v.to_dict() if hasattr(v, "to_dict") else v)
                                                                            for k, v in vars(spec).items()}}
     log_rows: list[dict[str, Any]] = []
@@ -106,7 +108,8 @@ def train(args: OfflineTrainConfig) -> dict[str, Any]:
     while trained < budget and (args.steps is None or step < args.steps):
         t0 = time.perf_counter()
         batch = prepare_batch(sample_batch(data, rng, args.batch_size, spec, args.features), args.features, device)
-        loss, metrics = method.loss(batch)
+        with autocast(device, bf16):
+            loss, metrics = method.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -171,6 +174,7 @@ class OfflineTrainConfig:
     seed: int = 0  # seed of the weights and of the batches
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "cpu"  # auto | cpu | cuda | cuda:N
+    amp: str = field(default="off", metadata={"choices": AMP_CHOICES})  # bf16 autocast of the hidden layers: auto (where the CPU has native bf16, or CUDA) | bf16 | off; output layers stay fp32
     out_dir: str = ""  # directory of model.pt, the logs, the curve and summary.json (required)
     curve_every: float | None = None  # training minutes between curve points (none: a fifth of the budget)
     curve_tasks: int = 100  # protocol tasks per curve point (0: no curve)
