@@ -44,6 +44,7 @@ import numpy as np
 from eval.metrics import machine_description, markdown_table, write_json
 from jepa_agent.validation import run_cli
 from tworooms_env.cli import ConfigCLI
+from training.wm_config import tier_overrides
 from tworooms_env.tiers import TIERS
 
 STUDIES = ("tiers", "time")
@@ -62,16 +63,6 @@ class Cell:
     @property
     def slug(self) -> str:
         return self.name.replace(":", "_")
-
-
-def tier_overrides(tier: str) -> list[str]:
-    """``training.world_model`` overrides that make a preset's stream rates those of ``tier``'s files
-    (``data_tier`` and every generator rate of ``tworooms_env.tiers``), so that it can read them."""
-    from training.wm_config import STREAM_KEYS
-    from tworooms_env.tiers import tier_config
-
-    cfg = tier_config(tier)
-    return [f"data_tier={tier}"] + [f"{k}={getattr(cfg, k)}" for k in STREAM_KEYS]
 
 
 def study_cells(args: "LadderConfig") -> list[Cell]:

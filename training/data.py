@@ -58,6 +58,7 @@ from tworooms_env.dataset import WindowIndex, load_trajectories, read_metadata, 
 from tworooms_env.families import segment_trajectories
 from tworooms_env.random_walk import Trajectories, WalkConfig, generate_trajectories
 from tworooms_env.splits import held_out_layouts, layout_codes  # the one held-out set (tworooms_env.splits)
+from tworooms_env.tiers import TIERS
 
 if TYPE_CHECKING:
     from training.wm_config import TrainConfig
@@ -288,11 +289,13 @@ def prepare_dataset(cfg: TrainConfig, rank: int = 0) -> dict:
         write_dataset(path, tier, cfg.dataset_size, seed=0, window=cfg.window)
     meta = read_metadata(path)
     tier = meta.get("tier", "random" if meta.get("generator", "").startswith("tworooms_env.random_walk") else None)
+    from training.wm_config import STREAM_KEYS, tier_overrides
+
     if tier != cfg.data_tier:
-        raise ValueError(f"dataset {path} holds tier {tier!r} but data_tier={cfg.data_tier!r}; set data_tier to the "
-                         "file's tier or point dataset= at a file of that tier")
+        hint = f" (its default rates: {' '.join(tier_overrides(tier))})" if tier in TIERS else ""
+        raise ValueError(f"dataset {path} holds tier {tier!r} but data_tier={cfg.data_tier!r}; set data_tier and the "
+                         f"rates to the file's{hint}, or point dataset= at a file of tier {cfg.data_tier!r}")
     params = meta.get("generator_params", {})
-    from training.wm_config import STREAM_KEYS
 
     # The no-door-crossing variant of a tier drops its crossings whatever rate the config asks for.
     exempt = {"cross_wall_rate"} if params.get("door_crossings") is False else set()

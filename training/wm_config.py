@@ -122,6 +122,18 @@ STREAM_KEYS = ("cross_wall_rate", "wall_bump_rate", "segment_rate", "parallel_ra
 # The random tier's generator in the trainer's terms, read from its one definition (tworooms_env.tiers)
 _RANDOM_TIER = {k: getattr(tier_config("random"), k) for k in STREAM_KEYS if k != "fixed_wall"}
 
+
+
+def tier_overrides(tier: str) -> list[str]:
+    """``KEY=VALUE`` overrides that set ``data_tier`` and every stream rate to those of ``tier``'s files
+    (``tworooms_env.tiers``), so that any preset can read a dataset of that tier::
+
+        make_config(["--preset", "cpu", "dataset=data/tworooms_contact.npz", *tier_overrides("contact")])
+    """
+    cfg = tier_config(tier)
+    return [f"data_tier={tier}"] + [f"{k}={getattr(cfg, k)}" for k in STREAM_KEYS]
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
         latent_dim=12, layout_dim=4, encoder_hidden=32, predictor_hidden=32, probe_hidden=16,
@@ -168,4 +180,4 @@ def config_from_dict(d: dict) -> TrainConfig:
     return TrainConfig(**d)
 
 
-__all__ = ["TrainConfig", "PRESETS", "CLI", "make_config", "config_from_dict"]
+__all__ = ["TrainConfig", "PRESETS", "CLI", "make_config", "config_from_dict", "tier_overrides"]
