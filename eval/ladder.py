@@ -200,6 +200,19 @@ def cell_text(rows: list[dict[str, Any]]) -> str:
     return f"{_pct(float(np.mean(rates)))} ({', '.join(_pct(r) for r in rates)})"
 
 
+def details(rows: list[dict[str, Any]]) -> str:
+    """One line per model: budget, minutes, success, steps against the oracle's, planning seconds."""
+    def ratio(r: dict[str, Any]) -> str:
+        med, p90 = r.get("oracle_ratio_median"), r.get("oracle_ratio_p90")
+        return "-" if med is None else f"{med:.2f}x / {p90:.2f}x"
+
+    out = [[r["cell"], r["train_seed"], "-" if r.get("steps") is None else f"{r['steps']:,} x {r['batch_size']}",
+            "-" if r.get("train_minutes") is None else f"{r['train_minutes']:.1f}", cell_text([r]), ratio(r),
+            "-" if r.get("median_episode_seconds") is None else f"{r['median_episode_seconds']:.2f}"] for r in rows]
+    return markdown_table(["cell", "train seed", "steps x windows", "training minutes", "success@end [95 % CI]",
+                           "vs oracle steps median / p90", "s/episode"], out)
+
+
 def markdown(args: "LadderConfig", rows: list[dict[str, Any]], cells: list[Cell]) -> str:
     by: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -208,8 +221,9 @@ def markdown(args: "LadderConfig", rows: list[dict[str, Any]], cells: list[Cell]
         tiers = list(dict.fromkeys(c.tier for c in cells))
         encs = list(dict.fromkeys(c.encoder for c in cells))
         label = {"pixel": "pixels, learned encoder (`cpu` preset)", "profile": "hand-crafted position features, privileged (`profile` preset)"}
-        return markdown_table(["encoder"] + [f"`{t}` tier" for t in tiers],
+        grid = markdown_table(["encoder"] + [f"`{t}` tier" for t in tiers],
                               [[label[e]] + [cell_text(by.get(f"{e}:{t}", [])) for t in tiers] for e in encs])
+        return grid + "\n\n" + details(rows)
     out = []
     for c in cells:
         rs = by.get(c.name, [])
@@ -219,7 +233,8 @@ def markdown(args: "LadderConfig", rows: list[dict[str, Any]], cells: list[Cell]
         out.append([c.name, ", ".join(f"{n:,}" for n in steps) or "-",
                     ", ".join(f"{m:.1f}" for m in minutes) or "-", cell_text(rs),
                     ", ".join(f"{x:.2f}x" for x in ratio) or "-"])
-    return markdown_table(["schedule", "steps", "training minutes", "success@end", "vs oracle steps (median)"], out)
+    return markdown_table(["schedule", "steps", "training minutes", "success@end", "vs oracle steps (median)"], out) + \
+        "\n\n" + details(rows)
 
 
 def plot(args: "LadderConfig", rows: list[dict[str, Any]], cells: list[Cell], path: Path, title: str) -> Path:
