@@ -43,8 +43,8 @@ import numpy as np
 
 from eval.metrics import machine_description, markdown_table, write_json
 from jepa_agent.validation import run_cli
+from training.wm_config import make_config, tier_overrides
 from tworooms_env.cli import ConfigCLI
-from training.wm_config import tier_overrides
 from tworooms_env.tiers import TIERS
 
 STUDIES = ("tiers", "time")
@@ -66,8 +66,6 @@ class Cell:
 
 
 def study_cells(args: "LadderConfig") -> list[Cell]:
-    from training.wm_config import make_config
-
     if args.study == "time":
         out = []
         for e in (int(v) for v in args.epochs.split(",")):
@@ -111,7 +109,6 @@ def dataset_path(args: "LadderConfig", tier: str) -> Path:
 
 def train_cell(args: "LadderConfig", cell: Cell, dataset: Path, seed: int, out_dir: Path) -> Path:
     from training import world_model as tw
-    from training.wm_config import make_config
 
     cfg = make_config(["--preset", cell.preset, f"dataset={dataset}", *tier_overrides(cell.tier), *cell.overrides,
                        f"seed={seed}", f"out_dir={out_dir}", f"threads={args.threads}",
@@ -294,7 +291,7 @@ def write_outputs(args: "LadderConfig", rows: list[dict[str, Any]], cells: list[
 # ------------------------------------------------------------------------------------ main
 @dataclass
 class LadderConfig:
-    """The options of ``python -m eval.ladder``."""
+    """The options of ``tworooms-ladder`` (``python -m eval.ladder``)."""
 
     study: str = field(default="", metadata={"choices": STUDIES})  # tiers | time (required)
     encoders: str = "pixel,profile"  # tiers study: comma-separated encoders (pixel, profile)
@@ -326,7 +323,7 @@ class LadderConfig:
             raise ValueError(f"--max-minutes must be >= 0, got {self.max_minutes}")
 
 
-CLI = ConfigCLI(LadderConfig, prog="python -m eval.ladder", description=__doc__.split("\n\n")[0])
+CLI = ConfigCLI(LadderConfig, prog="tworooms-ladder", description=__doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

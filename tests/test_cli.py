@@ -230,6 +230,9 @@ def tiny_runs(tmp: Path, dataset: Path) -> dict[str, list[str]]:
         "tworooms-generalization": ["--study", "size", "--sizes", "40", "--methods", "greedy", "--no-train",
                                     "--episodes", "1", "--batch-size", "1", "--data-dir", str(tmp / "gen-data"),
                                     "--no-progress", "--out-dir", str(tmp / "gen")],
+        "tworooms-ladder": ["--study", "time", "--epochs", "1", "--no-train", "--episodes", "1", "--batch-size", "1",
+                            "--num-trajectories", "20", "--data-dir", str(tmp / "lad-data"), "--no-progress",
+                            "--out-dir", str(tmp / "lad")],
         "tworooms-unroll": ["--checkpoint", str(PROFILE_CHECKPOINT), "--n", "2", "--horizon", "10",
                             "--out-dir", str(tmp / "unroll")],
     }
