@@ -25,7 +25,7 @@ time     the ``cpu`` preset on the ``random`` tier with ``--epochs`` E (schedule
 A cell's model is ``--checkpoint CELL=PATH`` if given, else ``OUT/STUDY/CELL_sSEED/model.pt`` if it
 exists (its recorded dataset checksum must be the cell's file), else trained there with
 ``training.world_model`` (``--no-train``: a missing model is a row saying so). The evaluation of a
-model is cached (``OUT/evals/``, keyed by the checkpoint's sha256, seed and episodes), so
+model is cached (``OUT/evals/``, keyed by the checkpoint's sha256, planner, seed and episodes), so
 cells can be trained and evaluated by several processes (``--cells``) and gathered by one last call.
 Writes ``OUT/STUDY/`` ``table.md``, ``results.json``, ``results.csv`` and ``success.png``.
 """
@@ -125,22 +125,24 @@ def train_command(args: "LadderConfig", cell: Cell, dataset: Path, seed: int, ou
 
 
 def evaluate_cached(args: "LadderConfig", checkpoint: Path) -> dict[str, Any]:
-    """Success of ``checkpoint`` on the study's tasks, read from its cache beside the model when the
-    checkpoint's bytes are those it was computed from."""
+    """Success of ``checkpoint`` on the study's tasks, read from ``OUT/evals/`` when it was computed
+    for the same checkpoint bytes, planner (``--planner-option`` and the checkpoint's
+    ``.planner.json``), seed and number of episodes."""
     from eval.agents import make_agent
     from eval.metrics import summarize
-    from eval.runner import run_episodes
-    from tworooms_env.dataset import sha256_file
-
     from eval.planning import parse_options
+    from eval.runner import run_episodes
+    from jepa_agent.world_model import read_planner_defaults
+    from tworooms_env.dataset import sha256_file
 
     sha = sha256_file(checkpoint)
     options = parse_options(args.planner_option)
-    tag = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:6] if options else "default"
+    planner = {"options": options, "checkpoint_defaults": list(read_planner_defaults(checkpoint))}
+    tag = hashlib.sha256(json.dumps(planner, sort_keys=True, default=str).encode()).hexdigest()[:8]
     cache = Path(args.out_dir) / "evals" / f"{checkpoint.parent.name}_{sha[:12]}_s{args.seed}_n{args.episodes}_{tag}.json"
     if cache.is_file():
         cached = json.loads(cache.read_text())
-        if cached.get("checkpoint_sha256") == sha and cached.get("planner_options") == options:
+        if cached.get("checkpoint_sha256") == sha:
             return cached
     policy = make_agent("jepa", checkpoint=str(checkpoint), seed=args.seed, planner_options=options)
     records = run_episodes(policy, args.seed, range(args.episodes), batch_size=args.batch_size,
@@ -164,9 +166,14 @@ def checkpoint_record(path: Path) -> dict[str, Any]:
             "threads": cfg.get("threads")}
 
 
+def model_dir(args: "LadderConfig", cell: Cell, seed: int) -> Path:
+    """Where a cell's model of training seed ``seed`` is trained (and looked for)."""
+    return Path(args.out_dir) / args.study / f"{cell.slug}_s{seed}"
+
+
 def ensure_model(args: "LadderConfig", cell: Cell, seed: int, dataset: Path, sha: str) -> tuple[Path | None, str]:
     given = args.checkpoints.get(f"{cell.name}:{seed}") or (args.checkpoints.get(cell.name) if seed == args.seeds[0] else None)
-    path = Path(given) if given else Path(args.out_dir) / args.study / f"{cell.slug}_s{seed}" / "model.pt"
+    path = Path(given) if given else model_dir(args, cell, seed) / "model.pt"
     if path.is_file():
         recorded = checkpoint_record(path)["dataset_sha256"]
         if recorded != sha:
@@ -188,12 +195,14 @@ def _pct(x: float | None) -> str:
 
 
 def cell_text(rows: list[dict[str, Any]]) -> str:
-    rates = [r["success_rate"] for r in rows if r.get("success_rate") is not None]
-    if not rates:
+    """One model: success [95 % CI]; several training seeds: the mean (each seed's rate)."""
+    done = [r for r in rows if r.get("success_rate") is not None]
+    if not done:
         return "n/a (" + ", ".join(sorted({r["status"] for r in rows})) + ")"
-    if len(rates) == 1:
-        lo, hi = rows[[r.get("success_rate") is not None for r in rows].index(True)]["success_ci"]
-        return f"{_pct(rates[0])} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    if len(done) == 1:
+        lo, hi = done[0]["success_ci"]
+        return f"{_pct(done[0]['success_rate'])} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    rates = [r["success_rate"] for r in done]
     return f"{_pct(float(np.mean(rates)))} ({', '.join(_pct(r) for r in rates)})"
 
 
@@ -361,7 +370,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             row: dict[str, Any] = {"study": args.study, "cell": cell.name, "encoder": cell.encoder, "tier": cell.tier,
                                    "preset": cell.preset, "train_seed": seed, "dataset_file": str(dataset),
                                    "dataset_sha256": sha, "eval_seed": args.seed, "episodes": args.episodes,
-                                   "train_command": train_command(args, cell, dataset, seed, Path(args.out_dir) / args.study / f"{cell.slug}_s{seed}")}
+                                   "train_command": train_command(args, cell, dataset, seed, model_dir(args, cell, seed))}
             ckpt, status = ensure_model(args, cell, seed, dataset, sha)
             row.update(status=status, checkpoint=str(ckpt) if ckpt else None)
             if ckpt is not None:

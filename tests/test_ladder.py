@@ -68,6 +68,12 @@ def test_tiny_time_study_end_to_end_then_reads_its_caches(tmp_path, capsys, monk
     again = json.loads((out / "results.json").read_text())["rows"]
     assert [r["status"] for r in again] == ["found", "found"]
     assert [r["success_rate"] for r in again] == [r["success_rate"] for r in rows]
+    # planner defaults written beside a checkpoint make its cached evaluation stale
+    (out / "e1_s0" / "model.planner.json").write_text(json.dumps({"iterations_later": 2}))
+    monkeypatch.undo()
+    assert ladder.main(tiny_args(tmp_path, "--study", "time", "--epochs", "1,2", "--no-train")) == 0
+    assert len(list((tmp_path / "out" / "evals").glob("e1_s0_*.json"))) == 2
+    assert len(list((tmp_path / "out" / "evals").glob("e2_s0_*.json"))) == 1
 
 
 def test_a_cell_refuses_a_model_of_another_file_and_bad_input_is_one_error_line(tmp_path, capsys):

@@ -123,7 +123,6 @@ STREAM_KEYS = ("cross_wall_rate", "wall_bump_rate", "segment_rate", "parallel_ra
 _RANDOM_TIER = {k: getattr(tier_config("random"), k) for k in STREAM_KEYS if k != "fixed_wall"}
 
 
-
 def tier_overrides(tier: str) -> list[str]:
     """``KEY=VALUE`` overrides that set ``data_tier`` and every stream rate to those of ``tier``'s files
     (``tworooms_env.tiers``), so that any preset can read a dataset of that tier::
