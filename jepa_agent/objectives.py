@@ -10,6 +10,11 @@ steps up to t * chunk) to the goal; ``last_idx`` [B] is each sequence's final la
   stands still is returned too, so that the planner can zero the rest of that sample.
 
 lambda = ``time_penalty`` per env step, eps = ``arrive_radius``, both in planning-distance units.
+With ``arrive_slope`` c > 0 the goal region of a latent t env steps ahead is eps + c max(t - k, 0)
+(k = ``segment_length``: the first segment end keeps eps): an imagined latent drifts further from
+the truth the further it is unrolled, so a plan that truly arrives after many steps is imagined
+further from the goal than one that arrives within a segment. Replanning shrinks the region as the
+goal comes closer, so the last approach is held to eps.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ def plan_cost(d: torch.Tensor, last_idx: torch.Tensor, chunk: int, cfg: Any) -> 
         ends = torch.arange(1, n_seg + 1, device=d.device) * k  # env steps at the end of each segment
         at = torch.minimum(torch.div(ends[None, :] + chunk - 1, chunk, rounding_mode="floor"), last_idx[:, None])
         steps = torch.minimum(ends[None, :], last_idx[:, None] * chunk).to(d.dtype)
-        outside = (d.gather(1, at - 1) - cfg.arrive_radius).clamp_min(0.0)  # [B, S]
+        radius = cfg.arrive_radius + cfg.arrive_slope * (steps - k).clamp_min(0.0)
+        outside = (d.gather(1, at - 1) - radius).clamp_min(0.0)  # [B, S]
         out, stop = (outside + cfg.time_penalty * steps).min(dim=1)
         arrived = outside.gather(1, stop[:, None])[:, 0] == 0  # only these stand still after ``stop``
         stop = torch.where(arrived, stop, torch.full_like(stop, n_seg))
@@ -47,7 +53,9 @@ def plan_cost(d: torch.Tensor, last_idx: torch.Tensor, chunk: int, cfg: Any) -> 
         penalty = cfg.time_penalty * chunk * index.to(d.dtype)  # lambda * env steps to latent t
         if cost == "arrive":  # max_{s >= t} d_s: a reverse cumulative max over the valid latents
             d = torch.flip(torch.cummax(torch.flip(torch.where(valid, d, torch.zeros_like(d)), [1]), dim=1).values, [1])
-        outside = (d - cfg.arrive_radius).clamp_min(0.0)
+        ahead = (chunk * index - cfg.segment_length).clamp_min(0).to(d.dtype)
+        radius = cfg.arrive_radius + cfg.arrive_slope * ahead
+        outside = (d - radius[None, :]).clamp_min(0.0)
         out = torch.where(valid, outside + penalty[None, :], torch.full_like(d, math.inf)).min(dim=1).values
     return out, stop
 

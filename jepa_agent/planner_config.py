@@ -50,6 +50,11 @@ class PlannerConfig:
         time_penalty: lambda of "arrive", "min" and "stop", in the model's planning-distance units per env
             step (ignored by "last" and "sum").
         arrive_radius: epsilon of "arrive", "min" and "stop", the goal region in planning-distance units.
+        arrive_slope: growth of that goal region per env step ahead beyond the first segment
+            (planning-distance units per step; 0: a fixed region): the imagined latents drift further from the truth the
+            further they are unrolled, so a plan that truly arrives late is imagined further from
+            the goal than one that arrives soon; the region shrinks back to ``arrive_radius`` as
+            the agent nears the goal and its plans shorten.
         distance: "l2" (paper, unsquared), "mse" (reference: squared distance / D). Ignored when
             the model defines ``planning_distance(z, z_goal)``.
         temperature: tau of the MPPI weights.
@@ -95,6 +100,7 @@ class PlannerConfig:
     cost: Literal["last", "sum", "arrive", "min", "stop"] = "stop"
     time_penalty: float = 0.01
     arrive_radius: float = 0.5
+    arrive_slope: float = 0.0
     distance: Literal["l2", "mse"] = "l2"
     temperature: float = 0.1
     temperature_mode: Literal["divide", "multiply"] = "divide"
@@ -128,7 +134,7 @@ class PlannerConfig:
                 raise ValueError(f"PlannerConfig.{name} must be > 0, got {getattr(self, name)!r}")
         choices = {"cost": COSTS, "distance": ("l2", "mse"), "temperature_mode": ("divide", "multiply"),
                    "execute": ("mean", "random_elite", "best")}
-        for name in ("time_penalty", "arrive_radius"):
+        for name in ("time_penalty", "arrive_radius", "arrive_slope"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"PlannerConfig.{name} must be a number >= 0, got {value!r}")

@@ -56,6 +56,28 @@ def test_stop_cost_scores_segment_ends_and_stills_arrived_samples():
     assert stilled[0, 1].equal(samples[0, 1]) and costs[0, 0].item() == pytest.approx(0.4) and costs[0, 1] > costs[0, 0]
 
 
+def test_arrive_slope_widens_the_goal_region_with_the_steps_ahead():
+    model = TruePositionModel(walls=False)
+    goal = path_latents([10.0])[:, 0]
+    z = path_latents([0.0, 3.0, 6.0, 8.0, 9.5, 12.0, 14.0])  # segment ends at steps 2, 4, 6: d = 4, 0.5, 4
+    cfg = dict(cost="stop", time_penalty=0.1, arrive_radius=1.0, segment_length=2)
+    # radius 1 + 0.25 (t - 2) at the ends t = 2, 4, 6: 1.0, 1.5, 2.0 -> max(d - r, 0) + 0.1 t = 3.2, 0.4, 2.6
+    cost, stop = MPPIPlanner(PlannerConfig(**cfg, arrive_slope=0.25))._sequence_cost(
+        model, z, goal, torch.tensor([6]), return_stop=True)
+    assert cost.item() == pytest.approx(0.4) and stop.tolist() == [1]
+    # the first segment end keeps the base radius however steep the slope: 4 - 1 + 0.2 = 3.2 there
+    steep = MPPIPlanner(PlannerConfig(**cfg, arrive_slope=10.0))
+    d_first = steep._sequence_cost(model, z[:, :3], goal, torch.tensor([2]))
+    assert d_first.item() == pytest.approx(3.2)
+    # "min" per latent (segments of 1 step): radius 1 + 0.5 (t - 1) at t = 1..5, d = 6, 1, 0, 2, 0
+    z_min = path_latents([0.0, 4.0, 9.0, 10.0, 12.0, 10.0])
+    expected = min(max(d - (1.0 + 0.5 * (t - 1)), 0.0) + 0.3 * t for t, d in enumerate([6, 1, 0, 2, 0], start=1))
+    assert cost_of(z_min, 10.0, cost="min", time_penalty=0.3, arrive_radius=1.0, arrive_slope=0.5,
+                   segment_length=1) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="arrive_slope"):
+        PlannerConfig(arrive_slope=-0.1)
+
+
 def test_arrive_cost_prefers_early_arrival_and_staying():
     early = path_latents([0.0, 10.0, 10.0, 10.0, 10.0])
     late = path_latents([0.0, 2.0, 4.0, 6.0, 10.0])

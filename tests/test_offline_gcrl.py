@@ -188,6 +188,35 @@ def test_a_tiny_run_lowers_the_loss(name, data):
     assert after < 0.8 * before, (name, before, after)
 
 
+def test_gciql_ddpgbc_actor_climbs_the_fixed_critic_and_leaves_it_untouched(data):
+    torch.manual_seed(0)
+    method = build_method("gciql", actor="ddpgbc", alpha=0.0, **TINY)
+    b = prepare_batch(sample_batch(data, np.random.default_rng(0), 128, method.batch_spec()), "profile", torch.device("cpu"))
+    s, a, ga = b["obs"], b["actions"], b["actor_goals"]
+
+    def q_of_pi() -> float:
+        with torch.no_grad():
+            pi = method.act(s, ga)
+            return torch.minimum(method.q1(s, ga, pi), method.q2(s, ga, pi)).mean().item()
+
+    loss, metrics = method.actor_loss(s, a, ga)
+    loss.backward()
+    assert all(p.grad is None for p in (*method.q1.parameters(), *method.q2.parameters(), *method.value.parameters()))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.actor.parameters())
+    assert {"q_pi_mean", "bc_loss"} <= set(metrics)
+    opt = torch.optim.Adam(method.actor.parameters(), lr=1e-2)
+    before = q_of_pi()
+    for _ in range(30):
+        opt.zero_grad()
+        method.actor_loss(s, a, ga)[0].backward()
+        opt.step()
+    assert q_of_pi() > before
+    with pytest.raises(ValueError, match="actor 'sac' is unknown"):
+        build_method("gciql", actor="sac")
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        build_method("gciql", actor="ddpgbc", alpha=-1.0)
+
+
 def test_bf16_autocast_keeps_the_outputs_fp32_and_close(data):
     torch.manual_seed(0)
     net = GoalNet("profile", 1, (64, 64))

@@ -22,9 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.func import functional_call
 
-from eval.baselines.offline import BatchSpec, GoalNet, OfflineMethod, infonce_loss
+from eval.baselines.offline import BatchSpec, GoalNet, OfflineMethod, frozen_call, infonce_loss
 from eval.baselines.relabel import ACTOR_MIXTURE, CONTRASTIVE_MIXTURE
 
 
@@ -58,8 +57,7 @@ class CRL(OfflineMethod):
     def critic(self, obs: torch.Tensor, action: torch.Tensor, goal: torch.Tensor, frozen: bool = False) -> torch.Tensor:
         """f(s_i, a_i, g_i) [B]; ``frozen``: parameters detached (gradient flows to the action only)."""
         if frozen:
-            phi = functional_call(self.phi, {k: v.detach() for k, v in self.phi.named_parameters()}, (obs, None, action))
-            psi = functional_call(self.psi, {k: v.detach() for k, v in self.psi.named_parameters()}, (None, goal))
+            phi, psi = frozen_call(self.phi, obs, None, action), frozen_call(self.psi, None, goal)
         else:
             phi, psi = self.phi(obs, None, action), self.psi(None, goal)
         return (phi * psi).sum(-1)

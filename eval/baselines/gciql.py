@@ -1,5 +1,5 @@
 """GCIQL: goal-conditioned implicit Q-learning (Kostrikov et al. 2022, IQL; goal-conditioned as in
-OGBench, Park et al. 2024), with an advantage-weighted (AWR) actor.
+OGBench, Park et al. 2024), with an advantage-weighted (AWR) or a DDPG+BC actor.
 
 Relabelled transitions (s, a, s', g, r, m) come from :mod:`eval.baselines.relabel`: value goals
 0.2 current / 0.5 future (geometric, gamma) / 0.3 random, r = 0 at the goal else -1, mask m = 0 at
@@ -10,12 +10,17 @@ V(s, g) and a deterministic actor pi(s, g)::
     critic (TD to V):        L_Q = sum_j E[ (r + gamma m V(s', g) - Q_j(s, a, g))^2 ]
     actor  (AWR, beta):      L_pi = E[ w || pi(s, g_a) - a ||^2 ],
                              w = min(exp(beta (min_j Qbar_j(s, a, g_a) - V(s, g_a))), 100)
+    actor  (DDPG+BC, alpha): L_pi = -E[ Q(s, pi(s, g_a), g_a) ] / E|Q| + alpha E|| pi(s, g_a) - a ||^2,
+                             Q = min_j Q_j with the critics' parameters held fixed
     target:                  Qbar <- (1 - tau_p) Qbar + tau_p Q
 
 Actor goals g_a: future states of the same trajectory, uniform (OGBench's actor mixture 0 / 1 / 0).
 The squared error is the log-likelihood of a fixed-variance Gaussian policy (AWR's weighted
-maximum likelihood). OGBench's GCIQL default actor is DDPG+BC; AWR is used here (beta 3, chosen,
-not tuned) so that GCIQL and HIQL extract their policies the same way.
+maximum likelihood). ``actor="awr"`` (beta 3, chosen, not tuned) extracts the policy as HIQL does;
+``actor="ddpgbc"`` is OGBench's GCIQL default (the Q term normalised by its batch mean magnitude,
+as in CRL; alpha 0.1, chosen, not tuned). AWR only reweights the data's actions, so a poor
+advantage makes it a noisy subsample of behaviour cloning; DDPG+BC follows the critic's gradient
+and keeps the cloning term.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from dataclasses import dataclass
 
 import torch
 
-from eval.baselines.offline import BatchSpec, GoalNet, OfflineMethod, awr_weights, expectile_loss, polyak_update
+from eval.baselines.offline import (BatchSpec, GoalNet, OfflineMethod, awr_weights, expectile_loss, frozen_call,
+                                    polyak_update)
 from eval.baselines.relabel import ACTOR_MIXTURE, VALUE_MIXTURE
+
+
+ACTORS = ("awr", "ddpgbc")
 
 
 @dataclass
@@ -36,11 +45,17 @@ class GCIQLConfig:
     feat_dim: int = 128
     gamma: float = 0.99
     expectile: float = 0.9  # OGBench GCIQL
+    actor: str = "awr"  # policy extraction: "awr" | "ddpgbc"
     beta: float = 3.0  # AWR inverse temperature
+    alpha: float = 0.1  # DDPG+BC: behaviour-cloning weight
     polyak: float = 0.005
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
+        if self.actor not in ACTORS:
+            raise ValueError(f"GCIQL actor {self.actor!r} is unknown; expected one of {ACTORS}")
+        if self.alpha < 0:
+            raise ValueError(f"GCIQL alpha must be >= 0, got {self.alpha}")
 
 
 class GCIQL(OfflineMethod):
@@ -76,14 +91,24 @@ class GCIQL(OfflineMethod):
             y = batch["rewards"] + c.gamma * batch["masks"] * self.value(s2, g).squeeze(-1)
         q1, q2 = self.q1(s, g, a).squeeze(-1), self.q2(s, g, a).squeeze(-1)
         critic_loss = (q1 - y).pow(2).mean() + (q2 - y).pow(2).mean()
-        # actor: AWR with A = min_j Qbar_j(s, a, g_a) - V(s, g_a)
-        with torch.no_grad():
-            adv = self.target_q(s, ga, a) - self.value(s, ga).squeeze(-1)
-        w = awr_weights(adv, c.beta)
-        actor_loss = (w * (torch.tanh(self.actor(s, ga)) - a).pow(2).sum(-1)).mean()
+        actor_loss, actor_metrics = self.actor_loss(s, a, ga)
         loss = value_loss + critic_loss + actor_loss
         return loss, {"value_loss": value_loss.item(), "critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),
-                      "v_mean": v.mean().item(), "adv_mean": adv.mean().item(), "weight_mean": w.mean().item()}
+                      "v_mean": v.mean().item(), **actor_metrics}
+
+    def actor_loss(self, s: torch.Tensor, a: torch.Tensor, ga: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        pi = torch.tanh(self.actor(s, ga))
+        bc = (pi - a).pow(2).sum(-1)
+        if c.actor == "awr":  # A = min_j Qbar_j(s, a, g_a) - V(s, g_a)
+            with torch.no_grad():
+                adv = self.target_q(s, ga, a) - self.value(s, ga).squeeze(-1)
+            w = awr_weights(adv, c.beta)
+            return (w * bc).mean(), {"adv_mean": adv.mean().item(), "weight_mean": w.mean().item()}
+        # DDPG+BC: the gradient reaches pi through the fixed critics
+        q = torch.minimum(frozen_call(self.q1, s, ga, pi), frozen_call(self.q2, s, ga, pi)).squeeze(-1)
+        q_term = -q.mean() / q.abs().mean().detach().clamp(min=1e-6)
+        return q_term + c.alpha * bc.mean(), {"q_pi_mean": q.mean().item(), "bc_loss": bc.mean().item()}
 
     def after_step(self) -> None:
         polyak_update(self.q1_target, self.q1, self.config.polyak)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.func import functional_call
 from torch import nn
 
 from eval.baselines.relabel import GoalMixture, LayoutGroups, goal_rewards, sample_goals, sample_transitions
@@ -342,6 +343,12 @@ def awr_weights(advantage: torch.Tensor, beta: float, max_weight: float = 100.0)
 def infonce_loss(logits: torch.Tensor) -> torch.Tensor:
     """InfoNCE over a batch: row i's positive is column i; mean_i -log softmax_j(logits[i, j])[i]."""
     return nn.functional.cross_entropy(logits, torch.arange(logits.shape[0], device=logits.device))
+
+
+def frozen_call(module: nn.Module, *args: Any) -> torch.Tensor:
+    """``module(*args)`` with its parameters detached: the gradient flows to the inputs only (an
+    actor's loss through a critic that it must not train)."""
+    return functional_call(module, {k: v.detach() for k, v in module.named_parameters()}, args)
 
 
 @torch.no_grad()
