@@ -50,11 +50,11 @@ def plan_cost(d: torch.Tensor, last_idx: torch.Tensor, chunk: int, cfg: Any) -> 
         stop = torch.where(arrived, stop, torch.full_like(stop, n_seg))
     else:
         valid = index[None, :] <= last_idx[:, None]  # latents inside each episode's horizon
-        penalty = cfg.time_penalty * chunk * index.to(d.dtype)  # lambda * env steps to latent t
+        steps = (chunk * index).to(d.dtype)  # env steps to latent t
+        penalty = cfg.time_penalty * steps
         if cost == "arrive":  # max_{s >= t} d_s: a reverse cumulative max over the valid latents
             d = torch.flip(torch.cummax(torch.flip(torch.where(valid, d, torch.zeros_like(d)), [1]), dim=1).values, [1])
-        ahead = (chunk * index - cfg.segment_length).clamp_min(0).to(d.dtype)
-        radius = cfg.arrive_radius + cfg.arrive_slope * ahead
+        radius = cfg.arrive_radius + cfg.arrive_slope * (steps - cfg.segment_length).clamp_min(0.0)
         outside = (d - radius[None, :]).clamp_min(0.0)
         out = torch.where(valid, outside + penalty[None, :], torch.full_like(d, math.inf)).min(dim=1).values
     return out, stop
