@@ -308,6 +308,17 @@ def test_training_cli_writes_model_curve_and_summary(dataset_file, tmp_path):
     assert read_checkpoint(out / "model.pt")["stats"]["steps"] == 6
 
 
+def test_the_curve_can_run_on_a_layout_set(dataset_file, tmp_path, capsys):
+    from eval.baselines import train
+    common = ["--method", "gcbc", "--dataset", str(dataset_file), "--split", "all", "--max-minutes", "1", "--steps", "4",
+              "--batch-size", "16", "--set", "hidden=[16]", "--curve-tasks", "3", "--no-progress", "--threads", "1"]
+    assert train.main([*common, "--curve-layouts", "train:k1", "--out-dir", str(tmp_path / "k1")]) == 0
+    point = json.loads((tmp_path / "k1" / "summary.json").read_text())["curve"][0]
+    assert point["layouts"] == "train:k1" and point["tasks"] == 3
+    assert train.main([*common, "--curve-layouts", "train:nope", "--out-dir", str(tmp_path / "bad")]) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 # ------------------------------------------------------------------- tier check (compare)
 def test_compare_refuses_a_model_of_another_tier(tmp_path, data, capsys):
     path = save_checkpoint(tmp_path / "g.pt", build_method("gcbc", **TINY), {**data.info, "tier": "contact"}, {}, {})

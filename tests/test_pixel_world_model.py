@@ -90,3 +90,41 @@ def test_a_dataset_that_cannot_serve_the_config_is_a_clear_error(tmp_path, rando
     with pytest.raises(ValueError, match="belong to the 'contact' tier"):
         make_config(["data_tier=random", "segment_rate=0.5"])
     assert tw.main(["data_tier=expert"]) == 2
+
+
+def test_shift_windows_translates_each_whole_window_and_its_labels():
+    """Random shifts move every frame of a window by one offset (zero-filled), with positions and layout;
+    the dot lands where the shifted position renders it; offset 0 changes nothing."""
+    traj = generate_trajectories(np.random.default_rng(0), 16, WalkConfig(length=9))
+    batch = render_windows(traj, np.arange(16), np.zeros(16, dtype=np.int64), 9)
+    shifted = data.shift_windows(batch, np.random.default_rng(1), 6)
+    dx = (shifted["wall_x"] - batch["wall_x"]).numpy()
+    dy = (shifted["door_y"] - batch["door_y"]).numpy()
+    assert np.abs(dx).max() <= 6 and np.abs(dy).max() <= 6 and len(set(zip(dx, dy))) > 4
+    assert torch.equal(shifted["actions"], batch["actions"])
+    off = torch.from_numpy(np.stack([dx, dy], 1).astype(np.float32))[:, None]
+    assert torch.equal(shifted["positions"], batch["positions"] + off)  # one offset for the whole window
+    for k in range(16):
+        f, o = shifted["frames"][k].numpy(), batch["frames"][k].numpy()
+        src = o[..., max(0, -dy[k]):65 - max(0, dy[k]), max(0, -dx[k]):65 - max(0, dx[k])]
+        dst = f[..., max(0, dy[k]):65 - max(0, -dy[k]), max(0, dx[k]):65 - max(0, -dx[k])]
+        assert np.array_equal(dst, src) and f.sum(dtype=np.int64) <= o.sum(dtype=np.int64)
+        pos = shifted["positions"][k].numpy()
+        if (pos.min() >= 6) and (pos.max() <= 58):  # the dot's patch stays inside the frame
+            dot = core.render_frames(pos, np.full(9, 32), np.full(9, 32))[:, 0]
+            assert np.array_equal(f[:, 0], dot)
+        if dx[k] == dy[k] == 0:
+            assert torch.equal(shifted["frames"][k], batch["frames"][k])
+
+
+def test_shift_max_is_checked_and_drawn_apart_from_the_batches(tmp_path, random_dataset):
+    plain = data.WindowSource(pixel_cfg(tmp_path, random_dataset)).batch(3)
+    aug = data.WindowSource(pixel_cfg(tmp_path, random_dataset, "shift_max=4"))
+    a, b = aug.batch(3), aug.batch(3)
+    assert torch.equal(a["frames"], b["frames"])  # a pure function of (seed, rank, step)
+    assert torch.equal(a["actions"], plain["actions"])  # the same windows, only translated
+    assert not torch.equal(a["frames"], plain["frames"])
+    with pytest.raises(ValueError, match="shift_max"):
+        pixel_cfg(tmp_path, random_dataset, "shift_max=17")
+    with pytest.raises(ValueError, match="shift_max"):
+        make_config(["--preset", "profile", "shift_max=2", "dataset="])

@@ -18,6 +18,7 @@ WORLD_MODEL_RANGES = {
     "max_minutes": ">= 0", "threads": ">= 0", "seed": ">= 0", "gate_samples": ">= 0",
     "cross_wall_rate": "[0, 1]", "wall_bump_rate": "[0, 1]", "step_mean": "> 0", "step_std": ">= 0",
     "step_max": "> 0", "dataset_size": ">= 1", "frame_stride": ">= 1",
+    "shift_max": "[0, 16]",
 }
 # jepa_agent.video.train.VideoJEPAConfig
 VIDEO_RANGES = {

@@ -136,6 +136,33 @@ def render_windows(traj: Trajectories, t_idx: np.ndarray, start: np.ndarray, win
     }
 
 
+def shift_windows(batch: dict[str, torch.Tensor], rng: np.random.Generator, shift_max: int) -> dict[str, torch.Tensor]:
+    """Translate every window of ``batch`` by one integer offset (dx, dy) uniform in [-n, n]^2.
+
+    All frames of a window move together (the whole picture: dot, centre wall, door and border), the
+    uncovered pixels are 0, and ``positions``, ``wall_x`` and ``door_y`` move with them, so a window
+    stays a true trajectory of a translated room and the actions are unchanged. The frames show
+    centre walls and doors at places the dataset's layouts never put them (random shifts as in
+    DrQ, Kostrikov et al. 2020), which is what a model trained on a few layouts lacks. A border
+    may leave the frame; the rendering of a layout the env can draw is never changed at offset 0.
+    """
+    frames = batch["frames"]  # [B, T, C, H, W] uint8
+    b, size = frames.shape[0], frames.shape[-1]
+    d = rng.integers(-shift_max, shift_max + 1, size=(b, 2))  # (dx, dy) per window
+    src, out = frames.numpy(), np.zeros_like(frames.numpy())
+    for k, (dx, dy) in enumerate(d):
+        ys, yd = slice(max(0, -dy), size - max(0, dy)), slice(max(0, dy), size - max(0, -dy))
+        xs, xd = slice(max(0, -dx), size - max(0, dx)), slice(max(0, dx), size - max(0, -dx))
+        out[k, ..., yd, xd] = src[k, ..., ys, xs]
+    shifted = dict(batch)
+    shifted["frames"] = torch.from_numpy(out)
+    off = torch.from_numpy(d.astype(np.float32))
+    shifted["positions"] = batch["positions"] + off[:, None, :]
+    shifted["wall_x"] = batch["wall_x"] + torch.from_numpy(d[:, 0])
+    shifted["door_y"] = batch["door_y"] + torch.from_numpy(d[:, 1])
+    return shifted
+
+
 def _render_into(out: np.ndarray, positions: np.ndarray, wall_x: np.ndarray, door_y: np.ndarray) -> None:
     try:
         core.render_frames(positions, wall_x, door_y, out=out)
@@ -335,6 +362,12 @@ class WindowSource:
                                    step_mean=cfg.step_mean, step_std=cfg.step_std, step_max=cfg.step_max)
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
+        batch = self._batch(step)
+        if self.cfg.shift_max:  # its own generator: shift_max = 0 leaves every other draw as it was
+            batch = shift_windows(batch, np.random.default_rng([self.cfg.seed, self.rank, step, 1]), self.cfg.shift_max)
+        return batch
+
+    def _batch(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.cfg.seed, self.rank, step])
         if self.dataset is not None:
             return self.dataset.sample_batch(self.cfg.batch_size, rng, self.cfg.frame_stride)

@@ -46,6 +46,7 @@ class TrainConfig(ModelConfig):
     step_max: float = 2.45  # the reference's data stops at 1.8 px while plans use up to 2.45
     fixed_wall: bool = False  # one layout only (wall 32, door 18)
     fast_profiles: bool = True  # profile encoder: stream exact row/column sums instead of frames
+    shift_max: int = 0  # augmentation: translate each window's frames (positions, layout) by one offset uniform in [-n, n]^2 px, zero-filled (0: off)
     # ---- optimisation (docs/reference.md#optimisation)
     batch_size: int = 256  # windows per step
     epochs: int = 18  # epochs of steps_per_epoch steps (a checkpoint and the gates after each)
@@ -97,6 +98,8 @@ class TrainConfig(ModelConfig):
         self.tier_config()  # the rates must belong to data_tier (e.g. no layout-aware families in 'random')
         if self.frame_stride > 1 and self.encoder == "profile" and self.fast_profiles and not self.dataset:
             raise ValueError("frame_stride applies to rendered frames; the profile stream (fast_profiles) has none")
+        if self.shift_max and self.encoder == "profile" and self.fast_profiles and not self.dataset:
+            raise ValueError("shift_max translates rendered frames; the profile stream (fast_profiles) has none")
         if self.window < 2:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
         if self.rollout_steps > self.window - 1:

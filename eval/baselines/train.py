@@ -32,13 +32,14 @@ from training.interrupt import CsvLog
 from tworooms_env.cli import ConfigCLI, run_cli
 
 
-def success_on_tasks(method, seed: int, n_tasks: int, device: torch.device) -> tuple[float, float]:
-    """(success@end rate, median seconds per episode) on PROTOCOL tasks 0..n-1 of ``seed``."""
+def success_on_tasks(method, seed: int, n_tasks: int, device: torch.device, layouts: str | None = None) -> tuple[float, float]:
+    """(success@end rate, median seconds per episode) on PROTOCOL tasks 0..n-1 of ``seed`` (on ``layouts``
+    only when given: ``train:SPLIT``, ``heldout:SPLIT``)."""
     from eval.metrics import summarize
     from eval.runner import run_episodes
 
     was_training = method.training
-    records = run_episodes(OfflineAgent(method, device=device), seed, range(n_tasks), progress=False)
+    records = run_episodes(OfflineAgent(method, device=device), seed, range(n_tasks), progress=False, layouts=layouts)
     method.train(was_training)
     s = summarize([r.as_dict() for r in records])
     return s["success_rate"], s["median_episode_seconds"]
@@ -99,9 +100,9 @@ def train(args: OfflineTrainConfig) -> dict[str, Any]:
         save_checkpoint(out / "model.pt", method, data.info, train_info, stats)
 
     def curve_point() -> None:
-        rate, sec = success_on_tasks(method, args.curve_seed, args.curve_tasks, device)
+        rate, sec = success_on_tasks(method, args.curve_seed, args.curve_tasks, device, args.curve_layouts)
         curve.append({"step": step, "train_minutes": trained / 60.0, "success": rate, "tasks": args.curve_tasks,
-                      "seed": args.curve_seed, "median_episode_seconds": sec})
+                      "seed": args.curve_seed, "layouts": args.curve_layouts or "all", "median_episode_seconds": sec})
         bar.write(f"step {step}, {trained / 60:.1f} min: success {100 * rate:.1f} % on {args.curve_tasks} tasks")
         checkpoint()
 
@@ -179,6 +180,7 @@ class OfflineTrainConfig:
     curve_every: float | None = None  # training minutes between curve points (none: a fifth of the budget)
     curve_tasks: int = 100  # protocol tasks per curve point (0: no curve)
     curve_seed: int = 2001  # task seed of the curve (keep it apart from the evaluation seed)
+    curve_layouts: str | None = None  # the curve's tasks on these layouts only: train:SPLIT, heldout:SPLIT (none: every layout)
     log_every: int = 100  # gradient steps between rows of train_log.csv
     progress: bool = True  # show a progress bar
 
@@ -196,6 +198,10 @@ class OfflineTrainConfig:
         if self.log_every < 1 or (self.steps is not None and self.steps < 1) or self.lr <= 0:
             raise ValueError("--log-every and --steps must be >= 1, --lr > 0")
         check_device(self.device)
+        if self.curve_layouts is not None:
+            from tworooms_env.splits import resolve_layouts
+
+            resolve_layouts(self.curve_layouts)  # a bad set is an error line before any work
 
 
 CLI = ConfigCLI(OfflineTrainConfig, prog="tworooms-train-baseline", description=__doc__.split("\n\n")[0])
