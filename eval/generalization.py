@@ -137,12 +137,28 @@ def recorded_dataset(path: Path) -> dict:
     return {"dataset": info.get("name"), "dataset_sha256": info.get("sha256"), "train_minutes": minutes}
 
 
-def train_world_model(args: "GeneralizationConfig", dataset: Path, seed: int, out_dir: Path) -> Path:
-    from training import world_model as tw
+def world_model_config(args: "GeneralizationConfig", dataset: Path, seed: int, out_dir: Path):
     from training.wm_config import make_config
 
-    cfg = make_config(["--preset", args.wm_preset, f"dataset={dataset}", "data_tier=random", f"seed={seed}",
-                       f"out_dir={out_dir}", f"max_minutes={args.wm_max_minutes}", f"threads={args.threads}", *args.wm_set])
+    return make_config(["--preset", args.wm_preset, f"dataset={dataset}", "data_tier=random", f"seed={seed}",
+                        f"out_dir={out_dir}", f"max_minutes={args.wm_max_minutes}", f"threads={args.threads}", *args.wm_set])
+
+
+def check_found_world_model(args: "GeneralizationConfig", path: Path, dataset: Path, seed: int) -> None:
+    """A found world model must have been trained with every ``--wm-set`` override of this study."""
+    want = world_model_config(args, dataset, seed, path.parent)
+    recorded = torch.load(path, map_location="cpu", weights_only=True).get("config") or {}
+    for pair in args.wm_set:
+        key = pair.split("=", 1)[0].strip().replace("-", "_")
+        if key in recorded and recorded[key] != getattr(want, key):
+            raise ValueError(f"{path} was trained with {key}={recorded[key]!r}, not the --wm-set {key}={getattr(want, key)!r} "
+                             "of this study; delete it or move it away to retrain")
+
+
+def train_world_model(args: "GeneralizationConfig", dataset: Path, seed: int, out_dir: Path) -> Path:
+    from training import world_model as tw
+
+    cfg = world_model_config(args, dataset, seed, out_dir)
     _, summary = tw.train(cfg, progress=args.progress)
     if summary["status"] not in ("finished", "stopped"):
         raise RuntimeError(f"world-model training in {out_dir} ended {summary['status']}: no model.pt")
@@ -177,6 +193,8 @@ def ensure_model(args: "GeneralizationConfig", point: Point, method: str, seed: 
         if recorded != sha256:
             raise ValueError(f"{path} was trained on another dataset (sha256 {recorded}, point {point.name}'s file "
                              f"{dataset} has {sha256}); delete it or move it away to retrain")
+        if method == "jepa":
+            check_found_world_model(args, path, dataset, seed)
         return path, "found"
     if not args.train:
         return None, "missing"

@@ -48,6 +48,10 @@ def test_tiny_layouts_study_end_to_end_then_reuses_its_models(tmp_path, capsys):
     again = json.loads((out / "results.json").read_text())["rows"]
     assert [r["status"] for r in again if r["method"] != "oracle"] == ["found"] * 4
     assert [r["success_rate"] for r in again] == [r["success_rate"] for r in rows]
+    # a found world model trained without an override of this study is refused, not silently reused
+    assert generalization.main(tiny_args(tmp_path, "--study", "layouts", "--splits", "k1", "--methods", "jepa",
+                                         "--no-train", "--wm-set", "shift_max=3")) == 2
+    assert "trained with shift_max=0, not the --wm-set shift_max=3" in capsys.readouterr().err
 
 
 def test_quality_study_with_a_missing_model_and_a_given_dataset(tmp_path):
