@@ -41,6 +41,9 @@ FORMAT_VERSION = 1
 # and the profile model (hand-crafted position features, privileged; the default of version 0.1).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "world_model_cpu.pt"
 PROFILE_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "world_model_profile.pt"
+# The pixel recipe trained on the 10 layouts of split k10 only, with random shifts (shift_max=8, 30 epochs):
+# for trying `--layouts heldout:k10` in seconds (docs/experiments/generalization.md).
+K10_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "world_model_k10_shift.pt"
 _POS_CENTER, _POS_SCALE = 32.0, 16.0  # probe targets are standardised inside the probe
 
 

@@ -86,3 +86,19 @@ def test_study_inputs_are_checked(tmp_path, capsys):
     tasks = protocol_tasks(0, 20, layouts="heldout:k1")
     assert contains(held_out_layouts(), tasks["wall_x"], tasks["door_y"]).all()
     np.testing.assert_array_equal(tasks["goal"], protocol_tasks(0, 20, layouts="heldout:all")["goal"])
+
+
+def test_the_shipped_k10_checkpoint_never_saw_a_held_out_layout():
+    """The checkpoint of the smallest split shipped records its split and augmentation, and its
+    split's train layouts are disjoint from the held-out layouts its evaluation draws from."""
+    import torch
+
+    from jepa_agent.world_model import K10_CHECKPOINT, load_world_model
+    from tworooms_env.splits import resolve_layouts
+
+    ckpt = torch.load(K10_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert ckpt["dataset"]["layout_split"] == "k10" and ckpt["data_tier"] == "random"
+    assert ckpt["config"]["shift_max"] == 8 and ckpt["step"] == 18_000
+    train = {tuple(x) for x in resolve_layouts("train:k10").tolist()}
+    assert len(train) == 10 and not train & {tuple(x) for x in held_out_layouts().tolist()}
+    assert load_world_model(K10_CHECKPOINT).config.encoder == "pixel"
