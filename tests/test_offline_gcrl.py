@@ -230,6 +230,21 @@ def test_bf16_autocast_keeps_the_outputs_fp32_and_close(data):
     torch.testing.assert_close(half, full, rtol=0, atol=0.05)
 
 
+def test_hiql_goal_representation_runs_in_fp32_under_bf16_autocast(data):
+    # the goal's small effect on phi at initialisation must not be rounded away (a bf16 phi kept the
+    # value constant in the goal for a whole 30-minute run)
+    torch.manual_seed(0)
+    m = build_method("hiql", **TINY)
+    batch = prepare_batch(sample_batch(data, np.random.default_rng(0), 32, m.batch_spec()), "profile", torch.device("cpu"))
+    with torch.no_grad():
+        full = m.value.rep(batch["obs"], batch["value_goals"])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = m.value.rep(batch["obs"], batch["value_goals"])
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, full, rtol=0, atol=1e-6)
+    assert half.std(0).mean() > 0  # the representation depends on (s, g)
+
+
 def test_a_tiny_bf16_run_lowers_the_loss(dataset_file, tmp_path):
     from eval.baselines import train
 
