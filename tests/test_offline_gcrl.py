@@ -144,12 +144,22 @@ def test_success_radius_rewards_nearby_goals_of_the_same_layout():
 def test_batches_render_the_relabelled_states(data):
     spec = build_method("hiql", **TINY).batch_spec()
     batch = sample_batch(data, np.random.default_rng(0), 32, spec)
-    for key in ("obs", "next_obs", "value_goals", "actor_goals", "subgoals"):
+    for key in ("obs", "next_obs", "value_goals", "actor_goals", "subgoals", "high_subgoals"):
         assert batch[key].shape == (32, 2, 65, 65) and batch[key].dtype == np.uint8
     assert batch["actions"].shape == (32, 2) and np.abs(batch["actions"]).max() <= 1.0
     assert batch["rewards"].shape == batch["masks"].shape == (32,)
     np.testing.assert_array_equal(batch["obs"][:, 1], batch["value_goals"][:, 1])  # same layout
     assert data.info["tier"] == "random" and len(data.info["sha256"]) == 64
+
+
+def test_hiql_high_level_subgoals_never_pass_the_actor_goal(data):
+    # s_h = s_{min(t + k, t_g)}: the k-step subgoal, or the actor goal itself when it is nearer
+    spec = build_method("hiql", **TINY).batch_spec()
+    b = sample_batch(data, np.random.default_rng(1), 256, spec)
+    is_sub = (b["high_subgoals"] == b["subgoals"]).all(axis=(1, 2, 3))
+    is_goal = (b["high_subgoals"] == b["actor_goals"]).all(axis=(1, 2, 3))
+    assert (is_sub | is_goal).all()
+    assert (~is_sub).sum() > 20 and (~is_goal).sum() > 20  # both cases occur on walks of 31 states, k = 15
 
 
 def test_profile_batches_equal_the_features_of_the_rendered_frames(data):

@@ -9,13 +9,14 @@ sqrt(d)) and two heads V_j(s, phi(s, g)) with Polyak target copies Vbar_j. Value
     q_j = r + gamma m Vbar_j(s', g),    A = r + gamma m min_j Vbar_j(s', g) - mean_j Vbar_j(s, g)
     L_V = sum_j E[ |tau - 1(A < 0)| (q_j - V_j(s, g))^2 ]
 
-Policies, with subgoal s_{t+k} (k = ``subgoal_steps``, clipped to the trajectory's end) and the
-online value V = mean_j V_j (no gradient into V from the policies)::
+Policies, with subgoal s_{t+k} (k = ``subgoal_steps``, clipped to the trajectory's end), the high
+level's subgoal s_h = s_{min(t+k, t_g)} (never past its goal g = s_{t_g}) and the online value
+V = mean_j V_j (no gradient into V from the policies)::
 
     low level:   pi_lo(s, z) -> a,  z = phi(s, s_{t+k})
                  L_lo = E[ exp(beta_lo (V(s', s_{t+k}) - V(s, s_{t+k}))) || pi_lo(s, z) - a ||^2 ]
     high level:  pi_hi(s, g) -> z,  g = future state (actor mixture: uniform, same trajectory)
-                 L_hi = E[ exp(beta_hi (V(s_{t+k}, g) - V(s, g))) || pi_hi(s, g) - phi(s, s_{t+k}) ||^2 ]
+                 L_hi = E[ exp(beta_hi (V(s_h, g) - V(s, g))) || pi_hi(s, g) - phi(s, s_h) ||^2 ]
 
 (weights clipped at 100; squared errors are fixed-variance Gaussian log-likelihoods). Acting:
 z = normalise(pi_hi(s, g)), a = pi_lo(s, z). Defaults: OGBench's (tau 0.7, beta 3, d = 10);
@@ -108,6 +109,7 @@ class HIQL(OfflineMethod):
         c = self.config
         s, s2, a, g = batch["obs"], batch["next_obs"], batch["actions"], batch["value_goals"]
         sg, ga = batch["subgoals"], batch["actor_goals"]
+        hg = batch.get("high_subgoals", sg)  # s_{min(t + k, t_g)}: the high level's target for goal g_a
         r, m = batch["rewards"], batch["masks"]
         # value: expectile regression in value space, the sign of the target-network advantage
         with torch.no_grad():
@@ -116,16 +118,16 @@ class HIQL(OfflineMethod):
             q1, q2 = r + c.gamma * m * nv1, r + c.gamma * m * nv2
         v1, v2 = self.value(s, g)
         value_loss = expectile_loss(q1 - v1, c.expectile, adv) + expectile_loss(q2 - v2, c.expectile, adv)
-        # the policies' advantages, the four values in one call: V(s', sg), V(s, sg), V(sg, g_a), V(s, g_a)
-        v_next_sub, v_sub, v_sub_goal, v_goal = self.v(torch.cat([s2, s, sg, s]), torch.cat([sg, sg, ga, ga])).chunk(4)
+        # the policies' advantages, the four values in one call: V(s', sg), V(s, sg), V(hg, g_a), V(s, g_a)
+        v_next_sub, v_sub, v_sub_goal, v_goal = self.v(torch.cat([s2, s, hg, s]), torch.cat([sg, sg, ga, ga])).chunk(4)
         with torch.no_grad():
-            z_sub = self.value.rep(s, sg)  # phi(s, s_{t+k}): low-level input and high-level target
+            z_sub, z_high = self.value.rep(torch.cat([s, s]), torch.cat([sg, hg])).chunk(2)  # phi(s, sg), phi(s, hg)
         # low-level policy toward the subgoal s_{t+k}, AWR on V(s', s_{t+k}) - V(s, s_{t+k})
         w_lo = awr_weights(v_next_sub - v_sub, c.beta_low)
         low_loss = (w_lo * (torch.tanh(self.low_actor(s, None, z_sub)) - a).pow(2).sum(-1)).mean()
         # high-level policy: predict phi(s, s_{t+k}) for goal g_a, AWR on V(s_{t+k}, g_a) - V(s, g_a)
         w_hi = awr_weights(v_sub_goal - v_goal, c.beta_high)
-        high_loss = (w_hi * (self.high_actor(s, ga) - z_sub).pow(2).sum(-1)).mean()
+        high_loss = (w_hi * (self.high_actor(s, ga) - z_high).pow(2).sum(-1)).mean()
         loss = value_loss + low_loss + high_loss
         return loss, {"value_loss": value_loss.item(), "low_actor_loss": low_loss.item(), "high_actor_loss": high_loss.item(),
                       "v_mean": v1.mean().item(), "weight_low_mean": w_lo.mean().item(), "weight_high_mean": w_hi.mean().item()}

@@ -81,7 +81,7 @@ class BatchSpec:
     value: GoalMixture | None = None
     actor: GoalMixture | None = None
     gamma: float = 0.99
-    subgoal_steps: int | None = None  # HIQL: s_{min(t + k, L - 1)}
+    subgoal_steps: int | None = None  # HIQL: s_{min(t + k, L - 1)}, and s_{min(t + k, t_g)} for the actor goal's
     success_radius: float | None = None  # None: success = same state index (OGBench)
 
 
@@ -108,10 +108,17 @@ def sample_batch(data: OfflineData, rng: np.random.Generator, batch_size: int, s
         out["rewards"], out["masks"] = goal_rewards(i, t, gi, gt, traj.positions, layout, spec.success_radius)
         frames["value_goals"] = (gi, gt)
     if spec.actor is not None:
-        gi, gt, _ = sample_goals(rng, i, t, n, length, spec.actor, spec.gamma, data.groups)
-        frames["actor_goals"] = (gi, gt)
+        ai, at, _ = sample_goals(rng, i, t, n, length, spec.actor, spec.gamma, data.groups)
+        frames["actor_goals"] = (ai, at)
     if spec.subgoal_steps is not None:
-        frames["subgoals"] = (i, np.minimum(t + spec.subgoal_steps, length - 1))
+        # low level: k steps ahead on the trajectory; high level: the same, but never past the actor's
+        # goal when that goal lies ahead on the same trajectory (OGBench's HIQL targets): near the
+        # goal, the high-level policy must point at the goal itself
+        ahead = np.minimum(t + spec.subgoal_steps, length - 1)
+        frames["subgoals"] = (i, ahead)
+        if spec.actor is not None:
+            same = (ai == i) & (at >= t)
+            frames["high_subgoals"] = (i, np.where(same, np.minimum(ahead, at), ahead))
     ii = np.concatenate([v[0] for v in frames.values()])
     tt = np.concatenate([v[1] for v in frames.values()])
     if features == "profile":
