@@ -69,11 +69,10 @@ class GoalValue(nn.Module):
         self.heads = nn.ModuleList(GoalNet(c.features, 1, c.hidden, c.feat_dim, use_goal=False, d_extra=c.rep_dim) for _ in range(2))
 
     def rep(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """normalise(phi(s, g)), in float32 even under bf16 autocast. At initialisation phi hardly
-        depends on the goal (per-dimension spread ~0.01 of the sphere's radius); with bf16 hidden
-        layers that spread stays below their resolution, the value never learns to read the goal and
-        stays a constant V(s) (measured on the `k1` file: V = -1.7 for every goal after 38,000 steps,
-        0 % success). In float32 the value picks up the goal within ~600 steps."""
+        """normalise(phi(s, g)), in float32 even under bf16 autocast: at initialisation phi hardly
+        depends on the goal, and bf16 hidden layers round that dependence away, so the value never
+        learns to read the goal (a bf16 phi gave V = -1.7 for every pair on the `k1` file after
+        38,267 steps, 0 % success: docs/experiments/offline-gcrl.md)."""
         with torch.autocast(obs.device.type, enabled=False):
             return normalise(self.phi(obs.float(), goal.float()))
 
@@ -109,7 +108,7 @@ class HIQL(OfflineMethod):
         c = self.config
         s, s2, a, g = batch["obs"], batch["next_obs"], batch["actions"], batch["value_goals"]
         sg, ga = batch["subgoals"], batch["actor_goals"]
-        hg = batch.get("high_subgoals", sg)  # s_{min(t + k, t_g)}: the high level's target for goal g_a
+        hg = batch["high_subgoals"]  # s_{min(t + k, t_g)}: the high level's target for goal g_a
         r, m = batch["rewards"], batch["masks"]
         # value: expectile regression in value space, the sign of the target-network advantage
         with torch.no_grad():
@@ -125,7 +124,7 @@ class HIQL(OfflineMethod):
         # low-level policy toward the subgoal s_{t+k}, AWR on V(s', s_{t+k}) - V(s, s_{t+k})
         w_lo = awr_weights(v_next_sub - v_sub, c.beta_low)
         low_loss = (w_lo * (torch.tanh(self.low_actor(s, None, z_sub)) - a).pow(2).sum(-1)).mean()
-        # high-level policy: predict phi(s, s_{t+k}) for goal g_a, AWR on V(s_{t+k}, g_a) - V(s, g_a)
+        # high-level policy: predict phi(s, s_h) for goal g_a, AWR on V(s_h, g_a) - V(s, g_a)
         w_hi = awr_weights(v_sub_goal - v_goal, c.beta_high)
         high_loss = (w_hi * (self.high_actor(s, ga) - z_high).pow(2).sum(-1)).mean()
         loss = value_loss + low_loss + high_loss

@@ -81,7 +81,7 @@ class BatchSpec:
     value: GoalMixture | None = None
     actor: GoalMixture | None = None
     gamma: float = 0.99
-    subgoal_steps: int | None = None  # HIQL: s_{min(t + k, L - 1)}, and s_{min(t + k, t_g)} for the actor goal's
+    subgoal_steps: int | None = None  # HIQL: s_{min(t + k, L - 1)} ("subgoals"); with actor goals also s_{min(t + k, t_g)} ("high_subgoals")
     success_radius: float | None = None  # None: success = same state index (OGBench)
 
 
