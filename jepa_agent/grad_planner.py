@@ -54,7 +54,7 @@ class GradPlanner(_p.MPPIPlanner):
         n_seg = math.ceil(h_max / k)
         seed_iterations = 0
         if cfg.grad_seed_iterations > 0:
-            self.config = replace(cfg, iterations_later=cfg.grad_seed_iterations)  # the seeding MPPI
+            self.config = replace(cfg, iterations_later=cfg.grad_seed_iterations, execute_retimed=False)  # the seeding MPPI
             try:
                 seed_plan = super().plan_with_info(model, z0, z_goal, steps_left, warm_start, warm_mask)
             finally:
@@ -102,6 +102,8 @@ class GradPlanner(_p.MPPIPlanner):
         rows = torch.arange(n_ep, device=self.device)
         pick = best_cost.argmin(dim=1)
         actions = self._segments_to_steps(best_u[rows, pick], h_max)
+        if cfg.execute_retimed:  # the same route at full speed, per step
+            actions = _p.retime_segments(actions, 1, cfg.max_norm)
         latents = None
         if return_latents:
             with torch.no_grad():

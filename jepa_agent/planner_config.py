@@ -72,6 +72,11 @@ class PlannerConfig:
         retime: add the current mean, retimed to full speed along its own path (``retime_segments``),
             as one more sample of every iteration but the first of a cold plan: a proposal that
             arrives earlier on the same route (with "arrive" and "min", earlier is cheaper).
+        execute_retimed: return the chosen plan walked at ``max_norm`` px per step along its own
+            path (per step: ``retime_segments`` with k = 1), ending where the plan ends: the route
+            the model scored, without the slow segments that the stop-at-segment-ends rule and the
+            model's drift at full speed make the search prefer (the positions it passes, not the
+            speed, decide where a route goes in free space).
         drop_segments: add the current mean with one segment left out (the later ones moved one
             segment earlier, a still segment appended), for each segment, as samples of every
             iteration but the first of a cold plan: proposals that skip a detour or a wait (wall
@@ -110,6 +115,7 @@ class PlannerConfig:
     include_mean: bool = True
     carry_elites: int = 0
     retime: bool = False
+    execute_retimed: bool = False
     drop_segments: bool = True
     seed: int = 0
     grad_steps: int = 20

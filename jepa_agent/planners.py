@@ -205,6 +205,8 @@ class _SamplingPlanner:
             pick = torch.multinomial(weights, 1, generator=self.generator)[:, 0]
             chosen, chosen_cost = elites[rows, pick], elite_costs[rows, pick]
         actions = self._segments_to_steps(chosen, h_max)
+        if cfg.execute_retimed:  # the same route at full speed, per step
+            actions = retime_segments(actions, 1, cfg.max_norm)
         latents = None
         if return_latents:
             latents = self._unroll(model, z0, self._pad_to_chunk(actions, chunk))
