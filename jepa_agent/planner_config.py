@@ -18,8 +18,8 @@ COSTS = ("last", "sum", "arrive", "min", "stop")
 @dataclass(frozen=True)
 class PlannerConfig:
     """Every knob of MPPI/CEM. Defaults: segment MPPI with the "stop" cost (time_penalty 0.01,
-    arrive_radius 0.5 in the shipped model's latent units) and drop_segments proposals
-    (docs/experiments/planning-objective.md);
+    arrive_radius 0.5 in the shipped model's latent units), drop_segments proposals, and the chosen
+    route executed at full speed (execute_retimed) (docs/experiments/planning-objective.md);
     the earlier default, the last-step cost, is ``cost="last"`` (``make_planner("mppi-last")``).
 
     Attributes:
@@ -115,7 +115,7 @@ class PlannerConfig:
     include_mean: bool = True
     carry_elites: int = 0
     retime: bool = False
-    execute_retimed: bool = False
+    execute_retimed: bool = True
     drop_segments: bool = True
     seed: int = 0
     grad_steps: int = 20
@@ -170,6 +170,7 @@ class PlannerConfig:
             iterations_later=20, init_std=2.0, min_std=0.0 + 1e-6, max_std=None, clip_norm=False,
             cost="sum", distance="mse", temperature=0.005, temperature_mode="multiply",
             normalize_costs=False, execute="random_elite", warm_start=False, include_mean=False, drop_segments=False,
+            execute_retimed=False,
         )
         base.update(overrides)
         return cls(**base)
@@ -181,7 +182,7 @@ class PlannerConfig:
         base = dict(
             segment_length=1, num_samples=200, num_elites=20, init_std=2.0, cost="sum",
             distance="l2", temperature_mode="divide", normalize_costs=False, temperature=1.0,
-            execute="mean", include_mean=False, drop_segments=False,
+            execute="mean", include_mean=False, drop_segments=False, execute_retimed=False,
         )
         base.update(overrides)
         return cls(**base)

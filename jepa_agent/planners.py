@@ -344,8 +344,9 @@ PLANNERS = {"mppi": MPPIPlanner, "cem": CEMPlanner, "grad": None}  # grad: jepa_
 def make_planner(name: str = "mppi", config: PlannerConfig | None = None, device: str = "cpu", **overrides: Any):
     """Build a planner by name: "mppi", "cem", "grad" (Adam through the model, seeded by MPPI), or
     "<planner>-<cost>" ("mppi-last", "cem-sum", "grad-arrive", ...)."""
-    # "-last" and "-sum" are the earlier planners exactly: without the drop_segments proposals
-    variants = {f"{p}-{c}": (p, {"cost": c, **({"drop_segments": False} if c in ("last", "sum") else {})})
+    # "-last" and "-sum" are the earlier planners exactly: without drop_segments and execute_retimed
+    earlier = {"drop_segments": False, "execute_retimed": False}
+    variants = {f"{p}-{c}": (p, {"cost": c, **(earlier if c in ("last", "sum") else {})})
                 for p in PLANNERS for c in COSTS}
     key = name.lower()
     if key in variants:

@@ -48,6 +48,7 @@ class HIQLConfig:
     beta_low: float = 3.0
     beta_high: float = 3.0
     polyak: float = 0.005
+    low_actor_rep_grad: bool = False  # the low level's loss also trains phi (OGBench: on for pixels)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -121,6 +122,8 @@ class HIQL(OfflineMethod):
         v_next_sub, v_sub, v_sub_goal, v_goal = self.v(torch.cat([s2, s, hg, s]), torch.cat([sg, sg, ga, ga])).chunk(4)
         with torch.no_grad():
             z_sub, z_high = self.value.rep(torch.cat([s, s]), torch.cat([sg, hg])).chunk(2)  # phi(s, sg), phi(s, hg)
+        if c.low_actor_rep_grad:  # phi(s, sg) with the low level's gradient: phi must keep where sg is
+            z_sub = self.value.rep(s, sg)
         # low-level policy toward the subgoal s_{t+k}, AWR on V(s', s_{t+k}) - V(s, s_{t+k})
         w_lo = awr_weights(v_next_sub - v_sub, c.beta_low)
         low_loss = (w_lo * (torch.tanh(self.low_actor(s, None, z_sub)) - a).pow(2).sum(-1)).mean()
