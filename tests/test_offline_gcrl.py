@@ -255,6 +255,20 @@ def test_hiql_goal_representation_runs_in_fp32_under_bf16_autocast(data):
     assert half.std(0).mean() > 0  # the representation depends on (s, g)
 
 
+def test_hiql_low_actor_rep_grad_trains_phi_through_the_low_level(data):
+    # off (OGBench's state-based default) phi learns from the value loss only; on, the low level's too
+    grads = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        m = build_method("hiql", **TINY, low_actor_rep_grad=flag)
+        batch = prepare_batch(sample_batch(data, np.random.default_rng(0), 64, m.batch_spec()), "profile", torch.device("cpu"))
+        loss, metrics = m.loss(batch)
+        loss.backward()
+        grads[flag] = torch.cat([p.grad.flatten() for p in m.value.phi.parameters()])
+        assert math.isfinite(metrics["low_actor_loss"])
+    assert not torch.allclose(grads[False], grads[True])  # the low level's gradient reaches phi
+
+
 def test_a_tiny_bf16_run_lowers_the_loss(dataset_file, tmp_path):
     from eval.baselines import train
 
