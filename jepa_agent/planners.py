@@ -42,7 +42,8 @@ class Plan:
 
     actions: [E, h, 2] per-step actions in pixels (h = max over episodes of min(H, steps left));
     cost: [E] planning cost of the returned plan; for ``execute="mean"`` without
-        ``return_latents`` it is the best sample's cost of the last iteration (saves one unroll);
+        ``return_latents`` it is the best sample's cost of the last iteration (saves one unroll),
+        and with ``execute_retimed`` without ``return_latents`` the cost of the plan as searched;
     latents: [E, L + 1, D] imagined latents of the returned plan (only with ``return_latents``);
     iterations: optimisation iterations used.
     """
