@@ -256,7 +256,7 @@ def test_hiql_goal_representation_runs_in_fp32_under_bf16_autocast(data):
 
 
 def test_hiql_low_actor_rep_grad_trains_phi_through_the_low_level(data):
-    # off (OGBench's state-based default) phi learns from the value loss only; on, the low level's too
+    # off (OGBench's state-based default) phi learns from the value loss only; on (the default), the low level's too
     grads = {}
     for flag in (False, True):
         torch.manual_seed(0)
@@ -267,6 +267,7 @@ def test_hiql_low_actor_rep_grad_trains_phi_through_the_low_level(data):
         grads[flag] = torch.cat([p.grad.flatten() for p in m.value.phi.parameters()])
         assert math.isfinite(metrics["low_actor_loss"])
     assert not torch.allclose(grads[False], grads[True])  # the low level's gradient reaches phi
+    assert build_method("hiql", **TINY).config.low_actor_rep_grad
 
 
 def test_a_tiny_bf16_run_lowers_the_loss(dataset_file, tmp_path):
