@@ -101,9 +101,7 @@ class GradPlanner(_p.MPPIPlanner):
                 optimiser.step()
         rows = torch.arange(n_ep, device=self.device)
         pick = best_cost.argmin(dim=1)
-        actions = self._segments_to_steps(best_u[rows, pick], h_max)
-        if cfg.execute_retimed:  # the same route at full speed, per step
-            actions = _p.retime_segments(actions, 1, cfg.max_norm)
+        actions = self._executed_steps(best_u[rows, pick], h_max)
         latents = None
         if return_latents:
             with torch.no_grad():

@@ -205,9 +205,7 @@ class _SamplingPlanner:
         else:
             pick = torch.multinomial(weights, 1, generator=self.generator)[:, 0]
             chosen, chosen_cost = elites[rows, pick], elite_costs[rows, pick]
-        actions = self._segments_to_steps(chosen, h_max)
-        if cfg.execute_retimed:  # the same route at full speed, per step
-            actions = retime_segments(actions, 1, cfg.max_norm)
+        actions = self._executed_steps(chosen, h_max)
         latents = None
         if return_latents:
             latents = self._unroll(model, z0, self._pad_to_chunk(actions, chunk))
@@ -260,6 +258,12 @@ class _SamplingPlanner:
     def _segments_to_steps(self, segments: torch.Tensor, h: int) -> torch.Tensor:
         """[..., S, 2] segment actions -> [..., h, 2] per-step actions (each repeated k times)."""
         return segments.repeat_interleave(self.config.segment_length, dim=-2)[..., :h, :]
+
+    def _executed_steps(self, segments: torch.Tensor, h: int) -> torch.Tensor:
+        """The chosen plan's per-step actions [..., h, 2]; with ``execute_retimed`` the same route
+        walked at ``max_norm`` px per step (the search scores ``_segments_to_steps`` unchanged)."""
+        actions = self._segments_to_steps(segments, h)
+        return retime_segments(actions, 1, self.config.max_norm) if self.config.execute_retimed else actions
 
     @staticmethod
     def _pad_to_chunk(actions: torch.Tensor, chunk: int) -> torch.Tensor:

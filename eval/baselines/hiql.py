@@ -125,10 +125,10 @@ class HIQL(OfflineMethod):
         value_loss = expectile_loss(q1 - v1, c.expectile, adv) + expectile_loss(q2 - v2, c.expectile, adv)
         # the policies' advantages, the four values in one call: V(s', sg), V(s, sg), V(hg, g_a), V(s, g_a)
         v_next_sub, v_sub, v_sub_goal, v_goal = self.v(torch.cat([s2, s, hg, s]), torch.cat([sg, sg, ga, ga])).chunk(4)
+        with torch.set_grad_enabled(c.low_actor_rep_grad):  # with it, phi must keep where sg is
+            z_sub = self.value.rep(s, sg)  # phi(s, sg)
         with torch.no_grad():
-            z_sub, z_high = self.value.rep(torch.cat([s, s]), torch.cat([sg, hg])).chunk(2)  # phi(s, sg), phi(s, hg)
-        if c.low_actor_rep_grad:  # phi(s, sg) with the low level's gradient: phi must keep where sg is
-            z_sub = self.value.rep(s, sg)
+            z_high = self.value.rep(s, hg)  # phi(s, hg)
         # low-level policy toward the subgoal s_{t+k}, AWR on V(s', s_{t+k}) - V(s, s_{t+k})
         w_lo = awr_weights(v_next_sub - v_sub, c.beta_low)
         low_loss = (w_lo * (torch.tanh(self.low_actor(s, None, z_sub)) - a).pow(2).sum(-1)).mean()
